@@ -1,0 +1,26 @@
+/*
+ * commands.h - the subcommands of the sluice binary and its exit codes
+ * (documented in docs/operations.md). main.c parses argv and calls these.
+ */
+#ifndef SL_COMMANDS_H
+#define SL_COMMANDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum sl_exit {
+    SL_EXIT_OK = 0,
+    SL_EXIT_FAILURE = 1, /* a profile failed while running */
+    SL_EXIT_USAGE = 2,   /* bad command line */
+    SL_EXIT_CONFIG = 3,  /* configuration error (file:line printed) */
+    SL_EXIT_PLUGIN = 4,  /* a plugin could not be loaded or initialised */
+    SL_EXIT_STATE = 5    /* the state store could not be opened */
+};
+
+/* conf: main config file, NULL for the default. */
+int sl_cmd_check(const char *conf);
+int sl_cmd_plugins(const char *conf);
+int sl_cmd_run(const char *conf, bool once, const char *const *profiles, size_t nprofiles);
+int sl_cmd_status(const char *conf, bool json);
+
+#endif
