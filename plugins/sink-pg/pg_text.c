@@ -1,0 +1,232 @@
+/*
+ * pg_text.c - values in PostgreSQL's text input syntax.
+ *
+ * Every logical type has one text form PostgreSQL reads back to the same
+ * value: floats in the shortest form that round-trips to the same bits,
+ * decimals as their exact canonical text, timestamps with microseconds and
+ * an explicit UTC offset, +-infinity spelled the way PostgreSQL spells it,
+ * bytes as \x hex. See docs/sink-pg.md.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "pg_sink.h"
+
+static const char hexdigits[] = "0123456789abcdef";
+
+/* civil date from days since 1970-01-01 (Howard Hinnant's algorithm) */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* PostgreSQL writes years <= 0 as "<1 - year> BC" (there is no year 0) */
+static void put_date(struct sluice_sql_buf *b, int64_t days, bool *bc)
+{
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    *bc = y <= 0;
+    if (*bc)
+        y = 1 - y;
+    sluice_sql_buf_printf(b, "%04" PRId64 "-%02u-%02u", y, m, d);
+}
+
+static void put_time_of_day(struct sluice_sql_buf *b, int64_t us)
+{
+    int64_t secs = us / 1000000, frac = us % 1000000;
+    sluice_sql_buf_printf(b, "%02d:%02d:%02d.%06d", (int)(secs / 3600), (int)(secs / 60 % 60),
+                          (int)(secs % 60), (int)frac);
+}
+
+static void put_timestamp(struct sluice_sql_buf *b, int64_t us, bool tz)
+{
+    if (us == SLUICE_INFINITY) {
+        sluice_sql_buf_puts(b, "infinity");
+        return;
+    }
+    if (us == SLUICE_NEG_INFINITY) {
+        sluice_sql_buf_puts(b, "-infinity");
+        return;
+    }
+    int64_t days = us / 86400000000LL, rem = us % 86400000000LL;
+    if (rem < 0) {
+        rem += 86400000000LL;
+        days--;
+    }
+    bool bc;
+    put_date(b, days, &bc);
+    sluice_sql_buf_putc(b, ' ');
+    put_time_of_day(b, rem);
+    if (tz)
+        sluice_sql_buf_puts(b, "+00");
+    if (bc)
+        sluice_sql_buf_puts(b, " BC");
+}
+
+/* shortest text that reads back to the same double / float */
+static void put_float(struct sluice_sql_buf *b, double x, bool single)
+{
+    char tmp[40];
+    if (isnan(x)) {
+        sluice_sql_buf_puts(b, "NaN");
+        return;
+    }
+    if (isinf(x)) {
+        sluice_sql_buf_puts(b, x > 0 ? "Infinity" : "-Infinity");
+        return;
+    }
+    int lo = single ? 6 : 15, hi = single ? 9 : 17;
+    for (int prec = lo; prec <= hi; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*g", prec, x);
+        if (single ? strtof(tmp, NULL) == (float)x : strtod(tmp, NULL) == x)
+            break;
+    }
+    sluice_sql_buf_puts(b, tmp);
+}
+
+/* text bytes with COPY's escapes (the only characters COPY text treats specially) */
+static void put_text(struct sluice_sql_buf *b, const char *p, size_t len, bool copy_escape)
+{
+    if (!copy_escape) {
+        sluice_sql_buf_append(b, p, len);
+        return;
+    }
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        char esc = 0;
+        switch (p[i]) {
+        case '\\': esc = '\\'; break;
+        case '\n': esc = 'n'; break;
+        case '\r': esc = 'r'; break;
+        case '\t': esc = 't'; break;
+        default: continue;
+        }
+        sluice_sql_buf_append(b, p + start, i - start);
+        sluice_sql_buf_putc(b, '\\');
+        sluice_sql_buf_putc(b, esc);
+        start = i + 1;
+    }
+    sluice_sql_buf_append(b, p + start, len - start);
+}
+
+static void put_hex(struct sluice_sql_buf *b, const uint8_t *p, size_t len)
+{
+    char chunk[256];
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        chunk[n++] = hexdigits[p[i] >> 4];
+        chunk[n++] = hexdigits[p[i] & 15];
+        if (n == sizeof(chunk)) {
+            sluice_sql_buf_append(b, chunk, n);
+            n = 0;
+        }
+    }
+    sluice_sql_buf_append(b, chunk, n);
+}
+
+int pg_value_text(struct sluice_sql_buf *b, const struct sluice_column *col,
+                  const struct sluice_value *v, bool copy_escape)
+{
+    switch (col->type) {
+    case SLUICE_T_BOOL:
+        sluice_sql_buf_putc(b, v->u.i64 ? 't' : 'f');
+        return 0;
+    case SLUICE_T_INT16:
+    case SLUICE_T_INT32:
+    case SLUICE_T_INT64:
+        sluice_sql_buf_printf(b, "%" PRId64, v->u.i64);
+        return 0;
+    case SLUICE_T_FLOAT32:
+    case SLUICE_T_FLOAT64:
+        put_float(b, v->u.f64, col->type == SLUICE_T_FLOAT32);
+        return 0;
+    case SLUICE_T_DECIMAL: /* canonical text: digits, NaN, Infinity, -Infinity */
+    case SLUICE_T_TEXT:
+    case SLUICE_T_JSON:
+        put_text(b, v->u.ptr, v->len, copy_escape);
+        return 0;
+    case SLUICE_T_BYTES:
+        /* bytea hex format; in COPY text the backslash itself is escaped */
+        sluice_sql_buf_puts(b, copy_escape ? "\\\\x" : "\\x");
+        put_hex(b, (const uint8_t *)v->u.ptr, v->len);
+        return 0;
+    case SLUICE_T_DATE: {
+        if (v->u.i64 == SLUICE_INFINITY) {
+            sluice_sql_buf_puts(b, "infinity");
+            return 0;
+        }
+        if (v->u.i64 == SLUICE_NEG_INFINITY) {
+            sluice_sql_buf_puts(b, "-infinity");
+            return 0;
+        }
+        bool bc;
+        put_date(b, v->u.i64, &bc);
+        if (bc)
+            sluice_sql_buf_puts(b, " BC");
+        return 0;
+    }
+    case SLUICE_T_TIME:
+        if (v->u.i64 < 0 || v->u.i64 > 86400000000LL)
+            return -1;
+        put_time_of_day(b, v->u.i64);
+        return 0;
+    case SLUICE_T_TIMESTAMP:
+    case SLUICE_T_TIMESTAMPTZ:
+        put_timestamp(b, v->u.i64, col->type == SLUICE_T_TIMESTAMPTZ);
+        return 0;
+    case SLUICE_T_UUID: {
+        if (v->len != 16)
+            return -1;
+        const uint8_t *u = (const uint8_t *)v->u.ptr;
+        char out[37];
+        size_t n = 0;
+        for (int i = 0; i < 16; i++) {
+            if (i == 4 || i == 6 || i == 8 || i == 10)
+                out[n++] = '-';
+            out[n++] = hexdigits[u[i] >> 4];
+            out[n++] = hexdigits[u[i] & 15];
+        }
+        sluice_sql_buf_append(b, out, n);
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+int pg_record_key(struct sluice_sql_buf *b, const struct sluice_event *ev,
+                  struct sluice_sql_buf *scratch)
+{
+    const struct sluice_entity *e = ev->entity;
+    for (uint32_t k = 0; k < e->nkeys; k++) {
+        uint32_t ci = e->key_columns[k];
+        const struct sluice_value *v = &ev->values[ci];
+        if (v->state != SLUICE_PRESENT)
+            return -1;
+        if (e->nkeys == 1)
+            return pg_value_text(b, &e->columns[ci], v, false);
+        if (k)
+            sluice_sql_buf_putc(b, ',');
+        sluice_sql_buf_reset(scratch);
+        if (pg_value_text(scratch, &e->columns[ci], v, false) != 0)
+            return -1;
+        for (size_t i = 0; i < scratch->len; i++) {
+            char c = scratch->data[i];
+            if (c == ',' || c == '\\')
+                sluice_sql_buf_putc(b, '\\');
+            sluice_sql_buf_putc(b, c);
+        }
+    }
+    return 0;
+}
