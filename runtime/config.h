@@ -70,7 +70,7 @@ struct sl_config {
     size_t ndocs;
 };
 
-/* Load path (NULL: SL_DEFAULT_CONFIG) and every conf.d/*.conf in name order.
+/* Load path (NULL: SL_DEFAULT_CONFIG) and every conf.d/NAME.conf in name order.
  * 0 on success; -1 with err filled with the first problem (file:line). */
 int sl_config_load(const char *path, struct sl_config *cfg, struct sl_err *err);
 void sl_config_free(struct sl_config *cfg);
