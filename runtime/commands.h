@@ -23,4 +23,7 @@ int sl_cmd_plugins(const char *conf);
 int sl_cmd_run(const char *conf, bool once, const char *const *profiles, size_t nprofiles);
 int sl_cmd_status(const char *conf, bool json);
 
+/* The version of this build, "0.1.0" (defined in run.c, part of sluice_core). */
+const char *sl_version(void);
+
 #endif

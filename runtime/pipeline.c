@@ -1,0 +1,1145 @@
+#include "pipeline.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sluice/sluice.h>
+
+#include "batch.h"
+#include "instance.h"
+#include "log.h"
+#include "util.h"
+#include "value_text.h"
+#include "wire.h"
+
+#define CONSUME_TIMEOUT_MS 100
+#define BACKOFF_CAP_MS (300u * 1000u)
+#define PROGRESS_LOG_US (10u * 1000000u)
+#define TALLY_SLOTS 16
+
+struct pos_entry {
+    uint64_t seq;
+    struct sluice_position pos;
+};
+
+/* Counters of one entity gathered over a batch, written to the state store
+ * once per batch rather than once per event. */
+struct tally {
+    const struct sluice_entity *entity;
+    int64_t inserts, updates, deletes, applied, rows_read, failed;
+};
+
+struct worker {
+    struct sl_pipeline *pl;
+    uint32_t part;
+    struct sl_instance sink;
+    bool sink_inited;
+    pthread_t thread;
+    bool thread_started;
+    struct sl_batch *batch; /* decode target, reused for every message */
+    unsigned rand_seed;     /* backoff jitter */
+    struct sl_buf text;     /* record ids */
+    char error[2048];       /* the sink's text for the last refused apply */
+    struct tally tally[TALLY_SLOTS];
+    size_t ntally;
+};
+
+struct sl_pipeline {
+    const struct sl_config *cfg;
+    const struct sl_profile *profile;
+    struct sl_pipeline_opts opts;
+    char *plugin_state_dir;
+    uint32_t nparts;
+
+    struct sl_plugin loaded[3]; /* source, transport, sink (when loaded by name) */
+    bool is_loaded[3];
+    const struct sl_plugin *src_plugin, *tr_plugin, *sink_plugin;
+    struct sl_instance source, transport;
+    bool source_inited, transport_inited;
+    struct worker *workers;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* any change below, or a stop request */
+    atomic_bool stop_source, stop_workers, aborted, failed, finished;
+    char error[1024];
+
+    /* source thread only */
+    pthread_t source_thread;
+    bool source_thread_started;
+    uint64_t next_seq;
+    uint32_t *event_part;
+    size_t cap_event_part;
+    struct sl_buf msg;
+    size_t max_message;
+    uint64_t last_progress_log_us;
+
+    /* under lock */
+    bool source_finished, source_completed;
+    uint64_t published_seq;
+    uint64_t *applied; /* per partition: seq of the last applied message */
+    struct pos_entry *ring; /* published, not yet applied everywhere; FIFO */
+    size_t ring_head, ring_count, ring_cap;
+    struct sluice_position resume;  /* where the source started */
+    struct sluice_position durable; /* largest position acked to the source */
+
+    pthread_mutex_t prepare_lock;
+    uint64_t *prepared; /* entity fingerprints the sink has prepared */
+    size_t nprepared, cap_prepared;
+
+    uint64_t started_us, ended_us;
+};
+
+/* ---- failing and stopping ---------------------------------------------- */
+
+static void wake_all(struct sl_pipeline *pl)
+{
+    pthread_mutex_lock(&pl->lock);
+    pthread_cond_broadcast(&pl->cond);
+    pthread_mutex_unlock(&pl->lock);
+}
+
+/* Record the first reason the profile fails and stop everything. msg is
+ * complete (carries the profile). */
+static void fail_msg(struct sl_pipeline *pl, const char *msg)
+{
+    pthread_mutex_lock(&pl->lock);
+    bool first = !atomic_load(&pl->failed);
+    if (first)
+        snprintf(pl->error, sizeof pl->error, "%s", msg);
+    atomic_store(&pl->failed, true);
+    atomic_store(&pl->stop_source, true);
+    atomic_store(&pl->stop_workers, true);
+    pthread_cond_broadcast(&pl->cond);
+    pthread_mutex_unlock(&pl->lock);
+    if (first)
+        sl_error("%s", msg);
+}
+
+static void fail(struct sl_pipeline *pl, const char *fmt, ...) SLUICE_PRINTF(2, 3);
+static void fail(struct sl_pipeline *pl, const char *fmt, ...)
+{
+    char msg[1024];
+    int n = snprintf(msg, sizeof msg, "profile \"%s\": ", pl->profile->name);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    fail_msg(pl, msg);
+}
+
+/* Fail with an instance's error text: `profile "crm": sink pg: apply: ...`. */
+static void fail_instance(struct sl_pipeline *pl, struct sl_instance *in, const char *what)
+{
+    struct sl_err err;
+    sl_instance_error(in, what, &err);
+    fail_msg(pl, err.msg);
+}
+
+static bool source_stopping(struct sl_pipeline *pl)
+{
+    return atomic_load(&pl->stop_source) || atomic_load(&pl->failed) ||
+           atomic_load(&pl->aborted);
+}
+
+static bool apply_interrupted(struct sl_pipeline *pl)
+{
+    return atomic_load(&pl->failed) || atomic_load(&pl->aborted);
+}
+
+/* Sleep up to ms on the pipeline's condvar; returns early when stop() says so. */
+static void timed_wait(struct sl_pipeline *pl, uint64_t ms, bool (*done)(struct sl_pipeline *))
+{
+    uint64_t deadline = sl_now_mono_us() + ms * 1000u;
+    pthread_mutex_lock(&pl->lock);
+    while (!done(pl)) {
+        uint64_t now = sl_now_mono_us();
+        if (now >= deadline)
+            break;
+        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000u),
+                              .tv_nsec = (long)(deadline % 1000000u) * 1000};
+        pthread_cond_timedwait(&pl->cond, &pl->lock, &ts);
+    }
+    pthread_mutex_unlock(&pl->lock);
+}
+
+/* Backoff before retry `attempt` (1-based): retry_interval doubling per
+ * attempt, capped, with +-20% jitter so workers do not retry in lockstep. */
+static uint64_t backoff_ms(const struct sl_profile *p, unsigned attempt, unsigned *seed)
+{
+    uint64_t ms = (uint64_t)p->retry_interval_s * 1000u;
+    for (unsigned i = 1; i < attempt && ms < BACKOFF_CAP_MS; i++)
+        ms *= 2;
+    if (ms > BACKOFF_CAP_MS)
+        ms = BACKOFF_CAP_MS > (uint64_t)p->retry_interval_s * 1000u
+                 ? BACKOFF_CAP_MS
+                 : (uint64_t)p->retry_interval_s * 1000u;
+    double jitter = 0.8 + 0.4 * ((double)rand_r(seed) / (double)RAND_MAX);
+    return (uint64_t)((double)ms * jitter);
+}
+
+static void count(struct sl_pipeline *pl, const char *entity, const char *name, int64_t d)
+{
+    if (d)
+        sl_state_counter_add(pl->opts.state, pl->profile->name, entity, name, d);
+}
+
+/* ---- host hooks --------------------------------------------------------- */
+
+static bool hook_source_stopping(void *arg)
+{
+    return source_stopping(arg);
+}
+
+static bool hook_apply_stopping(void *arg)
+{
+    return apply_interrupted(arg);
+}
+
+static int hook_source_wait(void *arg, uint32_t ms)
+{
+    struct sl_pipeline *pl = arg;
+    timed_wait(pl, ms, source_stopping);
+    return source_stopping(pl) ? SLUICE_STOPPED : SLUICE_OK;
+}
+
+static int hook_apply_wait(void *arg, uint32_t ms)
+{
+    struct sl_pipeline *pl = arg;
+    timed_wait(pl, ms, apply_interrupted);
+    return apply_interrupted(pl) ? SLUICE_STOPPED : SLUICE_OK;
+}
+
+static void hook_counter_add(void *arg, const char *entity, const char *name, int64_t delta)
+{
+    count(arg, entity, name, delta);
+}
+
+static void hook_progress(void *arg, const struct sluice_entity *e, uint64_t done,
+                          uint64_t estimate)
+{
+    struct sl_pipeline *pl = arg;
+    uint64_t now = sl_now_mono_us();
+    if (now - pl->last_progress_log_us < PROGRESS_LOG_US)
+        return;
+    pl->last_progress_log_us = now;
+    if (estimate)
+        sl_info("profile \"%s\": initial sync of %s: %llu of about %llu rows (%.0f%%)",
+                pl->profile->name, e->name, (unsigned long long)done,
+                (unsigned long long)estimate, 100.0 * (double)done / (double)estimate);
+    else
+        sl_info("profile \"%s\": initial sync of %s: %llu rows", pl->profile->name, e->name,
+                (unsigned long long)done);
+}
+
+static void hook_record_failed(void *arg, const struct sluice_entity *e, const char *record_id,
+                               const char *where, const char *reason)
+{
+    struct sl_pipeline *pl = arg;
+    char error[2048];
+    snprintf(error, sizeof error, "%s%s%s", where ? where : "", where ? ": " : "",
+             reason ? reason : "unknown reason");
+    struct sl_failed_record r = {.profile = pl->profile->name,
+                                 .entity = e ? e->name : NULL,
+                                 .record_id = record_id,
+                                 .op = NULL,
+                                 .position = NULL,
+                                 .sync_time_us = sl_now_wall_us(),
+                                 .error = error};
+    sl_state_failed_add(pl->opts.state, &r);
+    count(pl, e ? e->name : NULL, "failed", 1);
+    sl_warn("profile \"%s\": %s%s%s: record %s could not be read and is in the failed-record "
+            "log: %s",
+            pl->profile->name, e ? "entity " : "", e ? e->name : "", e ? "" : "source",
+            record_id ? record_id : "(unknown id)", error);
+}
+
+static void hook_entity_declared(void *arg, const struct sluice_entity *e)
+{
+    struct sl_pipeline *pl = arg;
+    sl_debug("profile \"%s\": entity %s%s%s declared, schema version %u, %u columns",
+             pl->profile->name, e->ns, *e->ns ? "." : "", e->name, e->schema_version,
+             e->ncolumns);
+}
+
+static int hook_emit(void *arg, struct sl_batch *b);
+
+/* ---- the source side ---------------------------------------------------- */
+
+static int ring_push(struct sl_pipeline *pl, uint64_t seq, const struct sluice_position *pos)
+{
+    if (pl->ring_count == pl->ring_cap) {
+        size_t cap = pl->ring_cap ? pl->ring_cap * 2 : 16;
+        struct pos_entry *r = sl_xcalloc(cap, sizeof *r);
+        for (size_t i = 0; i < pl->ring_count; i++)
+            r[i] = pl->ring[(pl->ring_head + i) % pl->ring_cap];
+        free(pl->ring);
+        pl->ring = r;
+        pl->ring_cap = cap;
+        pl->ring_head = 0;
+    }
+    pl->ring[(pl->ring_head + pl->ring_count) % pl->ring_cap] =
+        (struct pos_entry){.seq = seq, .pos = *pos};
+    pl->ring_count++;
+    return 0;
+}
+
+/*
+ * Put one encoded message on the transport. The seam for the claim check: a
+ * message larger than the transport's limit will go to the spill store with
+ * only a reference travelling; until then it is a clear error.
+ */
+static int publish_message(struct sl_pipeline *pl, uint32_t part, const struct sl_batch *b)
+{
+    const struct sluice_transport_ops *ops = sl_transport_ops(&pl->transport);
+    if (pl->max_message && pl->msg.len > pl->max_message) {
+        fail(pl,
+             "batch %llu encodes to %zu bytes for partition %u, more than the transport's "
+             "max_message_size of %zu bytes; lower batch_size or batch_bytes in %s:%d",
+             (unsigned long long)b->pub.seq, pl->msg.len, part, pl->max_message,
+             pl->profile->file, pl->profile->line);
+        return SLUICE_ERR;
+    }
+    unsigned seed = (unsigned)b->pub.seq;
+    for (unsigned attempt = 1;; attempt++) {
+        int st = ops->publish(pl->transport.inst, part, pl->msg.data, pl->msg.len);
+        if (st == SLUICE_OK || st == SLUICE_STOPPED)
+            return st;
+        if (st != SLUICE_RETRY || attempt > (unsigned)pl->profile->retry_count) {
+            fail_instance(pl, &pl->transport, "publish");
+            return SLUICE_ERR;
+        }
+        struct sl_err err;
+        sl_instance_error(&pl->transport, "publish", &err);
+        uint64_t ms = backoff_ms(pl->profile, attempt, &seed);
+        sl_warn("%s; retry %u of %d in %.1f s", err.msg, attempt, pl->profile->retry_count,
+                (double)ms / 1000.0);
+        count(pl, NULL, "retries", 1);
+        timed_wait(pl, ms, source_stopping);
+        if (source_stopping(pl))
+            return SLUICE_STOPPED;
+    }
+}
+
+static int hook_emit(void *arg, struct sl_batch *b)
+{
+    struct sl_pipeline *pl = arg;
+    struct sluice_batch *pub = &b->pub;
+    int rc = SLUICE_STOPPED;
+    if (source_stopping(pl))
+        goto out;
+    if (pub->nevents > pl->cap_event_part) {
+        pl->cap_event_part = pub->nevents * 2;
+        pl->event_part = sl_xrealloc(pl->event_part, pl->cap_event_part * sizeof *pl->event_part);
+    }
+    pub->seq = ++pl->next_seq;
+    const struct sluice_entity *run_entity = NULL;
+    int64_t run_reads = 0;
+    for (size_t i = 0; i < pub->nevents; i++) {
+        const struct sluice_event *ev = &pub->events[i];
+        pl->event_part[i] = ev->op == SLUICE_OP_TRUNCATE
+                                ? SL_PART_ALL
+                                : (uint32_t)(sl_event_key_hash(ev) % pl->nparts);
+        if (ev->op != SLUICE_OP_READ)
+            continue;
+        if (ev->entity != run_entity) {
+            if (run_entity)
+                count(pl, run_entity->name, "rows_read", run_reads);
+            run_entity = ev->entity;
+            run_reads = 0;
+        }
+        run_reads++;
+    }
+    if (run_entity)
+        count(pl, run_entity->name, "rows_read", run_reads);
+
+    /* every partition gets a message, also without events, so that every
+     * partition checkpoint advances with the batch's position */
+    for (uint32_t p = 0; p < pl->nparts; p++) {
+        sl_buf_reset(&pl->msg);
+        if (sl_wire_encode(pub, pl->event_part, p, &pl->msg) != 0) {
+            fail(pl, "cannot encode batch %llu for partition %u (out of memory)",
+                 (unsigned long long)pub->seq, p);
+            rc = SLUICE_ERR;
+            goto out;
+        }
+        rc = publish_message(pl, p, b);
+        if (rc != SLUICE_OK)
+            goto out;
+    }
+    pthread_mutex_lock(&pl->lock);
+    ring_push(pl, pub->seq, &pub->position);
+    pl->published_seq = pub->seq;
+    pthread_cond_broadcast(&pl->cond);
+    pthread_mutex_unlock(&pl->lock);
+    rc = SLUICE_OK;
+out:
+    sl_batch_free(b);
+    return rc == SLUICE_OK ? SLUICE_OK : SLUICE_STOPPED;
+}
+
+static int start_with_retry(struct sl_pipeline *pl, struct sl_instance *in, const char *what)
+{
+    unsigned seed = (unsigned)sl_now_mono_us();
+    for (unsigned attempt = 1;; attempt++) {
+        struct sl_err err;
+        int st = sl_instance_start(in, &err);
+        if (st == SLUICE_OK)
+            return 0;
+        if (st != SLUICE_RETRY || attempt > (unsigned)pl->profile->retry_count) {
+            fail_msg(pl, err.msg);
+            return -1;
+        }
+        uint64_t ms = backoff_ms(pl->profile, attempt, &seed);
+        sl_warn("%s; %s: retry %u of %d in %.1f s", err.msg, what, attempt,
+                pl->profile->retry_count, (double)ms / 1000.0);
+        count(pl, NULL, "retries", 1);
+        timed_wait(pl, ms, apply_interrupted);
+        if (apply_interrupted(pl))
+            return -1;
+    }
+}
+
+static void *source_main(void *arg)
+{
+    struct sl_pipeline *pl = arg;
+    const struct sluice_source_ops *ops = sl_source_ops(&pl->source);
+    struct sluice_position resume = pl->resume;
+    unsigned seed = (unsigned)sl_now_mono_us();
+    int st = SLUICE_ERR;
+    for (unsigned attempt = 1;; attempt++) {
+        st = ops->run(pl->source.inst, &resume, pl->opts.run_mode);
+        if (st == SLUICE_OK || st == SLUICE_STOPPED || source_stopping(pl))
+            break;
+        if (st != SLUICE_RETRY || attempt > (unsigned)pl->profile->retry_count) {
+            fail_instance(pl, &pl->source, st == SLUICE_RETRY ? "run (retries exhausted)" : "run");
+            break;
+        }
+        struct sl_err err;
+        sl_instance_error(&pl->source, "run", &err);
+        uint64_t ms = backoff_ms(pl->profile, attempt, &seed);
+        sl_warn("%s; restarting the source, retry %u of %d in %.1f s", err.msg, attempt,
+                pl->profile->retry_count, (double)ms / 1000.0);
+        count(pl, NULL, "retries", 1);
+        timed_wait(pl, ms, source_stopping);
+        if (source_stopping(pl))
+            break;
+        sl_instance_stop(&pl->source);
+        if (start_with_retry(pl, &pl->source, "source start") != 0)
+            break;
+        /* everything after the durable position is replayed; the target
+         * ignores what it already has */
+        pthread_mutex_lock(&pl->lock);
+        resume = pl->durable;
+        pthread_mutex_unlock(&pl->lock);
+    }
+    pthread_mutex_lock(&pl->lock);
+    pl->source_finished = true;
+    pl->source_completed = st == SLUICE_OK && !source_stopping(pl);
+    pthread_cond_broadcast(&pl->cond);
+    pthread_mutex_unlock(&pl->lock);
+    return NULL;
+}
+
+/* ---- the apply side ----------------------------------------------------- */
+
+static struct tally *tally_of(struct worker *w, const struct sluice_entity *e);
+
+static void tally_flush(struct worker *w)
+{
+    struct sl_pipeline *pl = w->pl;
+    for (size_t i = 0; i < w->ntally; i++) {
+        struct tally *t = &w->tally[i];
+        const char *name = t->entity->name;
+        count(pl, name, "inserts", t->inserts);
+        count(pl, name, "updates", t->updates);
+        count(pl, name, "deletes", t->deletes);
+        count(pl, name, "applied_rows", t->applied);
+        count(pl, name, "failed", t->failed);
+        if (t->applied || t->failed)
+            count(pl, name, "batches", 1);
+    }
+    w->ntally = 0;
+}
+
+static struct tally *tally_of(struct worker *w, const struct sluice_entity *e)
+{
+    for (size_t i = 0; i < w->ntally; i++)
+        if (w->tally[i].entity == e)
+            return &w->tally[i];
+    if (w->ntally == TALLY_SLOTS)
+        tally_flush(w);
+    struct tally *t = &w->tally[w->ntally++];
+    *t = (struct tally){.entity = e};
+    return t;
+}
+
+static void tally_applied(struct worker *w, const struct sluice_event *ev, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct tally *t = tally_of(w, ev[i].entity);
+        t->applied++;
+        switch (ev[i].op) {
+        case SLUICE_OP_INSERT: t->inserts++; break;
+        case SLUICE_OP_UPDATE: t->updates++; break;
+        case SLUICE_OP_DELETE: t->deletes++; break;
+        default: break;
+        }
+    }
+}
+
+enum { APPLY_OK, APPLY_REFUSED, APPLY_GAVE_UP, APPLY_STOPPED };
+
+/* Keep the sink's error text of a refused apply (the failed-record log
+ * wants the target's words) and clear the buffer. */
+static void take_sink_error(struct worker *w)
+{
+    snprintf(w->error, sizeof w->error, "%s",
+             w->sink.ctx.error[0] ? w->sink.ctx.error : "refused by the target (no message)");
+    w->sink.ctx.error[0] = '\0';
+}
+
+static int call_with_retry(struct worker *w, const char *what, const struct sluice_entity *e,
+                           const struct sluice_batch *b)
+{
+    struct sl_pipeline *pl = w->pl;
+    const struct sluice_sink_ops *ops = sl_sink_ops(&w->sink);
+    for (unsigned attempt = 1;; attempt++) {
+        size_t failed_at = SIZE_MAX;
+        int st = e ? ops->prepare(w->sink.inst, e) : ops->apply(w->sink.inst, b, &failed_at);
+        if (st == SLUICE_OK)
+            return APPLY_OK;
+        if (st == SLUICE_ERR) {
+            take_sink_error(w);
+            return APPLY_REFUSED;
+        }
+        if (apply_interrupted(pl))
+            return APPLY_STOPPED;
+        if (attempt > (unsigned)pl->profile->retry_count) {
+            char what_full[256];
+            snprintf(what_full, sizeof what_full,
+                     "%s (gave up after %d retries; fix the target, then run again - "
+                     "nothing is lost, the export resumes from the last checkpoint)",
+                     what, pl->profile->retry_count);
+            fail_instance(pl, &w->sink, what_full);
+            return APPLY_GAVE_UP;
+        }
+        struct sl_err err;
+        sl_instance_error(&w->sink, what, &err);
+        uint64_t ms = backoff_ms(pl->profile, attempt, &w->rand_seed);
+        sl_warn("%s; partition %u: retry %u of %d in %.1f s", err.msg, w->part, attempt,
+                pl->profile->retry_count, (double)ms / 1000.0);
+        count(pl, NULL, "retries", 1);
+        timed_wait(pl, ms, apply_interrupted);
+        if (apply_interrupted(pl))
+            return APPLY_STOPPED;
+    }
+}
+
+static void position_hex(const struct sluice_position *pos, char *out, size_t cap)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n = 0;
+    for (uint32_t i = 0; i < pos->len && n + 2 < cap; i++) {
+        out[n++] = digits[pos->bytes[i] >> 4];
+        out[n++] = digits[pos->bytes[i] & 0xf];
+    }
+    out[n] = '\0';
+}
+
+/* The record id: key values in canonical text, ',' joined (never row data). */
+static const char *record_id(struct worker *w, const struct sluice_event *ev)
+{
+    const struct sluice_entity *e = ev->entity;
+    sl_buf_reset(&w->text);
+    for (uint32_t k = 0; k < e->nkeys; k++) {
+        uint32_t c = e->key_columns[k];
+        const struct sluice_value *v = &ev->values[c];
+        if (k)
+            sl_buf_append(&w->text, ",", 1);
+        if (v->state != SLUICE_PRESENT) {
+            sl_buf_append(&w->text, "NULL", 4);
+            continue;
+        }
+        sl_buf_reserve(&w->text, 64);
+        size_t need = sl_value_format(&e->columns[c], v, w->text.data + w->text.len,
+                                      w->text.cap - w->text.len);
+        if (need >= w->text.cap - w->text.len) {
+            sl_buf_reserve(&w->text, need + 1);
+            sl_value_format(&e->columns[c], v, w->text.data + w->text.len, need + 1);
+        }
+        w->text.len += need;
+    }
+    sl_buf_append(&w->text, "", 1);
+    return w->text.data;
+}
+
+static void record_refused(struct worker *w, const struct sluice_event *ev,
+                           const struct sluice_position *pos)
+{
+    struct sl_pipeline *pl = w->pl;
+    char hex[2 * SLUICE_POSITION_MAX + 1];
+    position_hex(pos, hex, sizeof hex);
+    const char *id = record_id(w, ev);
+    struct sl_failed_record r = {.profile = pl->profile->name,
+                                 .entity = ev->entity->name,
+                                 .record_id = id,
+                                 .op = sluice_op_name(ev->op),
+                                 .position = hex,
+                                 .sync_time_us = sl_now_wall_us(),
+                                 .error = w->error};
+    sl_state_failed_add(pl->opts.state, &r);
+    tally_of(w, ev->entity)->failed++;
+    sl_warn("profile \"%s\": entity %s: record %s (%s) refused by the target, skipped and "
+            "logged as failed (see `sluice failures list %s`): %s",
+            pl->profile->name, ev->entity->name, id, sluice_op_name(ev->op), pl->profile->name,
+            w->error);
+}
+
+/* Apply events [lo, hi) of b without moving the checkpoint, splitting in
+ * halves until every refused record is alone (and logged). */
+static int isolate(struct worker *w, const struct sluice_batch *b, size_t lo, size_t hi)
+{
+    struct sluice_batch part = *b;
+    part.events = b->events + lo;
+    part.nevents = hi - lo;
+    part.position.len = 0;
+    int st = call_with_retry(w, "apply", NULL, &part);
+    if (st == APPLY_OK) {
+        tally_applied(w, part.events, part.nevents);
+        return APPLY_OK;
+    }
+    if (st != APPLY_REFUSED)
+        return st;
+    if (hi - lo == 1) {
+        record_refused(w, &b->events[lo], &b->position);
+        return APPLY_OK;
+    }
+    size_t mid = lo + (hi - lo) / 2;
+    st = isolate(w, b, lo, mid);
+    if (st != APPLY_OK)
+        return st;
+    return isolate(w, b, mid, hi);
+}
+
+static int apply_batch(struct worker *w, const struct sluice_batch *b)
+{
+    struct sl_pipeline *pl = w->pl;
+    int st = call_with_retry(w, "apply", NULL, b);
+    if (st == APPLY_OK) {
+        tally_applied(w, b->events, b->nevents);
+        return APPLY_OK;
+    }
+    if (st != APPLY_REFUSED)
+        return st;
+    if (b->nevents == 0) {
+        fail(pl, "partition %u: the target refused to store the checkpoint: %s", w->part,
+             w->error);
+        return APPLY_GAVE_UP;
+    }
+    sl_info("profile \"%s\": partition %u: batch %llu of %zu events refused (%s); isolating "
+            "the bad records",
+            pl->profile->name, w->part, (unsigned long long)b->seq, b->nevents, w->error);
+    st = isolate(w, b, 0, b->nevents);
+    if (st != APPLY_OK)
+        return st;
+    /* move the checkpoint past the batch */
+    struct sluice_batch empty = *b;
+    empty.nevents = 0;
+    st = call_with_retry(w, "apply", NULL, &empty);
+    if (st == APPLY_REFUSED) {
+        fail(pl, "partition %u: the target refused to store the checkpoint: %s", w->part,
+             w->error);
+        return APPLY_GAVE_UP;
+    }
+    return st;
+}
+
+static bool fingerprint_known(struct sl_pipeline *pl, uint64_t fp)
+{
+    for (size_t i = 0; i < pl->nprepared; i++)
+        if (pl->prepared[i] == fp)
+            return true;
+    return false;
+}
+
+static int prepare_entities(struct worker *w)
+{
+    struct sl_pipeline *pl = w->pl;
+    int rc = APPLY_OK;
+    pthread_mutex_lock(&pl->prepare_lock);
+    for (size_t i = 0; i < w->batch->nentities; i++) {
+        const struct sluice_entity *e = w->batch->entities[i];
+        uint64_t fp = sl_entity_fingerprint(e);
+        if (fingerprint_known(pl, fp))
+            continue;
+        rc = call_with_retry(w, "prepare", e, NULL);
+        if (rc == APPLY_REFUSED) {
+            fail(pl, "entity %s: the target cannot be prepared for it: %s", e->name, w->error);
+            rc = APPLY_GAVE_UP;
+        }
+        if (rc != APPLY_OK)
+            goto out;
+        sl_debug("profile \"%s\": target prepared for entity %s (schema version %u)",
+                 pl->profile->name, e->name, e->schema_version);
+        if (pl->nprepared == pl->cap_prepared) {
+            pl->cap_prepared = pl->cap_prepared ? pl->cap_prepared * 2 : 16;
+            pl->prepared = sl_xrealloc(pl->prepared, pl->cap_prepared * sizeof *pl->prepared);
+        }
+        pl->prepared[pl->nprepared++] = fp;
+    }
+out:
+    pthread_mutex_unlock(&pl->prepare_lock);
+    return rc;
+}
+
+/* Partition w->part applied message seq: when every partition has, tell the
+ * source which position is durable. */
+static void mark_applied(struct worker *w, uint64_t seq)
+{
+    struct sl_pipeline *pl = w->pl;
+    const struct sluice_source_ops *sops = sl_source_ops(&pl->source);
+    pthread_mutex_lock(&pl->lock);
+    if (seq > pl->applied[w->part])
+        pl->applied[w->part] = seq;
+    uint64_t low = UINT64_MAX;
+    for (uint32_t p = 0; p < pl->nparts; p++)
+        if (pl->applied[p] < low)
+            low = pl->applied[p];
+    bool moved = false;
+    while (pl->ring_count && pl->ring[pl->ring_head].seq <= low) {
+        const struct sluice_position *pos = &pl->ring[pl->ring_head].pos;
+        if (pos->len && sluice_position_cmp(pos, &pl->durable) > 0) {
+            pl->durable = *pos;
+            moved = true;
+        }
+        pl->ring_head = (pl->ring_head + 1) % pl->ring_cap;
+        pl->ring_count--;
+    }
+    /* ack does not block (source.h), so it may run under the lock, which
+     * keeps acks in order */
+    if (moved && sops->ack)
+        sops->ack(pl->source.inst, &pl->durable);
+    pthread_cond_broadcast(&pl->cond);
+    pthread_mutex_unlock(&pl->lock);
+}
+
+static int handle_message(struct worker *w, const struct sluice_message *msg)
+{
+    struct sl_pipeline *pl = w->pl;
+    char err[512];
+    int kind = sl_wire_kind(msg->data, msg->len);
+    if (kind == SL_WIRE_SPILL_REF) {
+        /* claim check: fetch from the spill store (not wired up yet) */
+        fail(pl, "partition %u: a spilled-batch reference arrived, but this sluice has no "
+                 "spill store configured for the profile",
+             w->part);
+        return APPLY_GAVE_UP;
+    }
+    if (kind != SL_WIRE_BATCH ||
+        sl_wire_decode(msg->data, msg->len, w->batch, err, sizeof err) != 0) {
+        if (kind != SL_WIRE_BATCH)
+            snprintf(err, sizeof err, "not a sluice batch message");
+        fail(pl, "partition %u: cannot decode a message from the transport (%zu bytes, attempt "
+                 "%u): %s",
+             w->part, msg->len, msg->attempt, err);
+        return APPLY_GAVE_UP;
+    }
+    struct sluice_batch *b = &w->batch->pub;
+    b->partition = w->part;
+    int st = prepare_entities(w);
+    if (st == APPLY_OK)
+        st = apply_batch(w, b);
+    tally_flush(w);
+    if (st == APPLY_OK)
+        sl_state_profile_success(pl->opts.state, pl->profile->name, sl_now_wall_us());
+    return st;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct sl_pipeline *pl = w->pl;
+    const struct sluice_transport_ops *tops = sl_transport_ops(&pl->transport);
+    while (!atomic_load(&pl->stop_workers)) {
+        struct sluice_message msg = {0};
+        int st = tops->consume(pl->transport.inst, w->part, CONSUME_TIMEOUT_MS, &msg);
+        if (st == SLUICE_AGAIN)
+            continue;
+        if (st == SLUICE_STOPPED || st == SLUICE_RETRY) {
+            timed_wait(pl, CONSUME_TIMEOUT_MS, apply_interrupted);
+            continue;
+        }
+        if (st != SLUICE_OK) {
+            fail_instance(pl, &pl->transport, "consume");
+            break;
+        }
+        int rc = handle_message(w, &msg);
+        if (rc != APPLY_OK) {
+            /* not applied: leave it for redelivery (the next run replays it
+             * from the checkpoint anyway) */
+            tops->nack(pl->transport.inst, &msg, 0);
+            break;
+        }
+        uint64_t seq = w->batch->pub.seq;
+        if (tops->ack(pl->transport.inst, &msg) != SLUICE_OK) {
+            fail_instance(pl, &pl->transport, "ack");
+            break;
+        }
+        mark_applied(w, seq);
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+struct sl_pipeline *sl_pipeline_new(const struct sl_config *cfg, const struct sl_profile *profile,
+                                    const struct sl_pipeline_opts *opts)
+{
+    struct sl_pipeline *pl = sl_xcalloc(1, sizeof *pl);
+    pl->cfg = cfg;
+    pl->profile = profile;
+    pl->opts = *opts;
+    pl->nparts = profile->workers ? profile->workers : 1;
+    pthread_mutex_init(&pl->lock, NULL);
+    pthread_mutex_init(&pl->prepare_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&pl->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pl->applied = sl_xcalloc(pl->nparts, sizeof *pl->applied);
+    pl->workers = sl_xcalloc(pl->nparts, sizeof *pl->workers);
+    for (uint32_t i = 0; i < pl->nparts; i++) {
+        pl->workers[i].pl = pl;
+        pl->workers[i].part = i;
+        pl->workers[i].rand_seed = (unsigned)(sl_now_mono_us() + i * 7919u);
+    }
+    if (opts->state_dir)
+        pl->plugin_state_dir = sl_xasprintf("%s/profiles/%s", opts->state_dir, profile->name);
+    return pl;
+}
+
+static int load_plugin(struct sl_pipeline *pl, int slot, int kind, const char *name,
+                       const struct sl_plugin *given, const struct sl_plugin **out)
+{
+    struct sl_err err;
+    if (given) {
+        *out = given;
+        return 0;
+    }
+    if (!name) {
+        fail(pl, "%s:%d: no %s plugin configured; add `%s = { plugin = \"...\"; }`",
+             pl->profile->file, pl->profile->line, sl_kind_name(kind), sl_kind_name(kind));
+        return -1;
+    }
+    if (sl_plugin_load(pl->opts.plugin_dir, kind, name, &pl->loaded[slot], &err) != 0) {
+        fail(pl, "%s", err.msg);
+        return -1;
+    }
+    pl->is_loaded[slot] = true;
+    *out = &pl->loaded[slot];
+    return 0;
+}
+
+static int init_instance(struct sl_pipeline *pl, struct sl_instance *in, const struct sl_plugin *p,
+                         const struct sl_plugin_ref *ref, uint32_t worker,
+                         const struct sl_ctx_hooks *hooks)
+{
+    struct sl_err err;
+    struct sl_instance_opts io = {.run_mode = pl->opts.run_mode,
+                                  .partitions = pl->nparts,
+                                  .worker = worker,
+                                  .state_dir = pl->plugin_state_dir};
+    if (sl_instance_init(in, p, pl->profile, ref, &io, &err) != 0) {
+        fail_msg(pl, err.msg);
+        return -1;
+    }
+    in->ctx.hooks = *hooks;
+    return 0;
+}
+
+struct checkpoint_scan {
+    struct sluice_position min;
+    uint32_t n;
+};
+
+static int checkpoint_cb(void *arg, uint32_t partition, const struct sluice_position *pos)
+{
+    struct checkpoint_scan *s = arg;
+    (void)partition;
+    if (pos->len == 0)
+        return 0;
+    if (s->n == 0 || sluice_position_cmp(pos, &s->min) < 0)
+        s->min = *pos;
+    s->n++;
+    return 0;
+}
+
+static int read_checkpoints(struct sl_pipeline *pl)
+{
+    struct worker *w = &pl->workers[0];
+    const struct sluice_sink_ops *ops = sl_sink_ops(&w->sink);
+    for (unsigned attempt = 1;; attempt++) {
+        struct checkpoint_scan scan = {0};
+        int st = ops->checkpoint_list(w->sink.inst, checkpoint_cb, &scan);
+        if (st == SLUICE_OK) {
+            pl->resume = scan.min;
+            pl->durable = scan.min;
+            if (scan.n)
+                sl_info("profile \"%s\": resuming from the smallest of %u partition "
+                        "checkpoints",
+                        pl->profile->name, scan.n);
+            else
+                sl_info("profile \"%s\": no checkpoint in the target, starting the initial "
+                        "sync",
+                        pl->profile->name);
+            return 0;
+        }
+        if (st != SLUICE_RETRY || attempt > (unsigned)pl->profile->retry_count) {
+            fail_instance(pl, &w->sink, "checkpoint_list");
+            return -1;
+        }
+        struct sl_err err;
+        sl_instance_error(&w->sink, "checkpoint_list", &err);
+        uint64_t ms = backoff_ms(pl->profile, attempt, &w->rand_seed);
+        sl_warn("%s; retry %u of %d in %.1f s", err.msg, attempt, pl->profile->retry_count,
+                (double)ms / 1000.0);
+        timed_wait(pl, ms, apply_interrupted);
+        if (apply_interrupted(pl))
+            return -1;
+    }
+}
+
+static int setup(struct sl_pipeline *pl)
+{
+    const struct sl_profile *p = pl->profile;
+    const char *tr_name = p->transport.name ? p->transport.name : "memory";
+    if (pl->plugin_state_dir && sl_mkdir_p(pl->plugin_state_dir, 0700) != 0) {
+        fail(pl, "cannot create %s: %s", pl->plugin_state_dir, strerror(errno));
+        return -1;
+    }
+    if (load_plugin(pl, 0, SLUICE_KIND_SOURCE, p->source.name, pl->opts.source_plugin,
+                    &pl->src_plugin) != 0 ||
+        load_plugin(pl, 1, SLUICE_KIND_TRANSPORT, tr_name, pl->opts.transport_plugin,
+                    &pl->tr_plugin) != 0 ||
+        load_plugin(pl, 2, SLUICE_KIND_SINK, p->sink.name, pl->opts.sink_plugin,
+                    &pl->sink_plugin) != 0)
+        return -1;
+
+    struct sl_ctx_hooks source_hooks = {.arg = pl,
+                                        .emit = hook_emit,
+                                        .stopping = hook_source_stopping,
+                                        .wait = hook_source_wait,
+                                        .progress = hook_progress,
+                                        .counter_add = hook_counter_add,
+                                        .record_failed = hook_record_failed,
+                                        .entity_declared = hook_entity_declared};
+    struct sl_ctx_hooks transport_hooks = {.arg = pl,
+                                           .stopping = hook_source_stopping,
+                                           .wait = hook_source_wait,
+                                           .counter_add = hook_counter_add};
+    struct sl_ctx_hooks sink_hooks = {.arg = pl,
+                                      .stopping = hook_apply_stopping,
+                                      .wait = hook_apply_wait,
+                                      .counter_add = hook_counter_add,
+                                      .record_failed = hook_record_failed};
+
+    if (init_instance(pl, &pl->transport, pl->tr_plugin, &p->transport, 0, &transport_hooks) != 0)
+        return -1;
+    pl->transport_inited = true;
+    for (uint32_t i = 0; i < pl->nparts; i++) {
+        struct worker *w = &pl->workers[i];
+        if (init_instance(pl, &w->sink, pl->sink_plugin, &p->sink, i, &sink_hooks) != 0)
+            return -1;
+        w->sink_inited = true;
+        w->batch = sl_batch_new(p->batch_rows, p->batch_bytes);
+    }
+    if (init_instance(pl, &pl->source, pl->src_plugin, &p->source, 0, &source_hooks) != 0)
+        return -1;
+    pl->source_inited = true;
+
+    if (start_with_retry(pl, &pl->transport, "transport start") != 0)
+        return -1;
+    pl->max_message = sl_transport_ops(&pl->transport)->max_message_size(pl->transport.inst);
+    for (uint32_t i = 0; i < pl->nparts; i++)
+        if (start_with_retry(pl, &pl->workers[i].sink, "sink start") != 0)
+            return -1;
+    if (start_with_retry(pl, &pl->source, "source start") != 0)
+        return -1;
+    if (read_checkpoints(pl) != 0)
+        return -1;
+    if (sl_source_ops(&pl->source)->describe(pl->source.inst) != SLUICE_OK) {
+        fail_instance(pl, &pl->source, "describe");
+        return -1;
+    }
+    return 0;
+}
+
+static void teardown(struct sl_pipeline *pl)
+{
+    if (pl->source_inited) {
+        if (pl->source.started)
+            sl_instance_stop(&pl->source);
+        sl_instance_destroy(&pl->source);
+        pl->source_inited = false;
+    }
+    for (uint32_t i = 0; i < pl->nparts; i++) {
+        struct worker *w = &pl->workers[i];
+        if (w->sink_inited) {
+            if (w->sink.started)
+                sl_instance_stop(&w->sink);
+            sl_instance_destroy(&w->sink);
+            w->sink_inited = false;
+        }
+    }
+    if (pl->transport_inited) {
+        if (pl->transport.started)
+            sl_instance_stop(&pl->transport);
+        sl_instance_destroy(&pl->transport);
+        pl->transport_inited = false;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (pl->is_loaded[i])
+            sl_plugin_unload(&pl->loaded[i]);
+        pl->is_loaded[i] = false;
+    }
+}
+
+static bool drained(struct sl_pipeline *pl)
+{
+    for (uint32_t p = 0; p < pl->nparts; p++)
+        if (pl->applied[p] < pl->published_seq)
+            return false;
+    return true;
+}
+
+int sl_pipeline_run(struct sl_pipeline *pl)
+{
+    const char *name = pl->profile->name;
+    int result = SL_PIPELINE_FAILED;
+    pl->started_us = sl_now_mono_us();
+    sl_state_profile_set(pl->opts.state, name, true, "running", NULL);
+    sl_info("profile \"%s\": starting (%s, %u workers)", name,
+            pl->opts.run_mode == SLUICE_RUN_ONCE ? "once" : "service", pl->nparts);
+    if (setup(pl) != 0)
+        goto out;
+
+    for (uint32_t i = 0; i < pl->nparts; i++) {
+        struct worker *w = &pl->workers[i];
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            fail(pl, "cannot start apply worker %u: %s", i, strerror(errno));
+            goto out;
+        }
+        w->thread_started = true;
+    }
+    if (pthread_create(&pl->source_thread, NULL, source_main, pl) != 0) {
+        fail(pl, "cannot start the source thread: %s", strerror(errno));
+        goto out;
+    }
+    pl->source_thread_started = true;
+
+    /* wait for the source to finish and the workers to apply what it published */
+    pthread_mutex_lock(&pl->lock);
+    while (!atomic_load(&pl->failed) && !atomic_load(&pl->aborted) &&
+           !(pl->source_finished && drained(pl))) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pl->cond, &pl->lock, &ts);
+    }
+    bool completed = pl->source_completed && drained(pl);
+    pthread_mutex_unlock(&pl->lock);
+    if (!atomic_load(&pl->failed))
+        result = completed && pl->opts.run_mode == SLUICE_RUN_ONCE ? SL_PIPELINE_DONE
+                                                                   : SL_PIPELINE_STOPPED;
+out:
+    atomic_store(&pl->stop_source, true);
+    atomic_store(&pl->stop_workers, true);
+    wake_all(pl);
+    if (pl->source_thread_started)
+        pthread_join(pl->source_thread, NULL);
+    pl->source_thread_started = false;
+    for (uint32_t i = 0; i < pl->nparts; i++) {
+        if (pl->workers[i].thread_started)
+            pthread_join(pl->workers[i].thread, NULL);
+        pl->workers[i].thread_started = false;
+    }
+    teardown(pl);
+    if (atomic_load(&pl->failed))
+        result = SL_PIPELINE_FAILED;
+    pl->ended_us = sl_now_mono_us();
+    static const char *const status[] = {"done", "stopped", "failed"};
+    sl_state_profile_set(pl->opts.state, name, true, status[result],
+                         result == SL_PIPELINE_FAILED ? pl->error : NULL);
+    atomic_store(&pl->finished, true);
+    wake_all(pl);
+    return result;
+}
+
+void sl_pipeline_stop(struct sl_pipeline *pl)
+{
+    atomic_store(&pl->stop_source, true);
+    wake_all(pl);
+}
+
+void sl_pipeline_abort(struct sl_pipeline *pl)
+{
+    atomic_store(&pl->aborted, true);
+    atomic_store(&pl->stop_source, true);
+    atomic_store(&pl->stop_workers, true);
+    wake_all(pl);
+}
+
+bool sl_pipeline_finished(struct sl_pipeline *pl)
+{
+    return atomic_load(&pl->finished);
+}
+
+const char *sl_pipeline_error(const struct sl_pipeline *pl)
+{
+    return pl->error;
+}
+
+const char *sl_pipeline_name(const struct sl_pipeline *pl)
+{
+    return pl->profile->name;
+}
+
+uint64_t sl_pipeline_elapsed_us(const struct sl_pipeline *pl)
+{
+    if (!pl->started_us)
+        return 0;
+    return (pl->ended_us ? pl->ended_us : sl_now_mono_us()) - pl->started_us;
+}
+
+void sl_pipeline_free(struct sl_pipeline *pl)
+{
+    if (!pl)
+        return;
+    for (uint32_t i = 0; i < pl->nparts; i++) {
+        if (pl->workers[i].batch)
+            sl_batch_free(pl->workers[i].batch);
+        sl_buf_free(&pl->workers[i].text);
+    }
+    free(pl->workers);
+    free(pl->applied);
+    free(pl->ring);
+    free(pl->prepared);
+    free(pl->event_part);
+    sl_buf_free(&pl->msg);
+    free(pl->plugin_state_dir);
+    pthread_cond_destroy(&pl->cond);
+    pthread_mutex_destroy(&pl->prepare_lock);
+    pthread_mutex_destroy(&pl->lock);
+    free(pl);
+}
