@@ -28,6 +28,8 @@ struct sl_arena {
 void *sl_arena_alloc(struct sl_arena *a, size_t len); /* 16-byte aligned; NULL on OOM */
 void sl_arena_reset(struct sl_arena *a);              /* keep memory, forget contents */
 void sl_arena_free(struct sl_arena *a);
+/* bytes of chunk memory the arena holds, in use or kept for reuse */
+size_t sl_arena_reserved(const struct sl_arena *a);
 
 struct sl_batch {
     struct sluice_batch pub; /* must stay first */
