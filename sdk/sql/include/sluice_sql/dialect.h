@@ -210,6 +210,28 @@ int sluice_sql_delete_log_insert(struct sluice_sql_buf *b, int dialect, const ch
 int sluice_sql_drop_table(struct sluice_sql_buf *b, int dialect, const char *schema,
                           const char *prefix, const char *base);
 
+/* ---- values (since sink-mysql / sink-odbc) ----------------------------------- */
+
+/*
+ * Append the text of a PRESENT value v of column col in the dialect's input
+ * syntax, for sinks that bind values as text parameters. TEXT, JSON and BYTES
+ * are appended raw (bind BYTES as binary). Returns 0; 1 when the dialect
+ * cannot hold the value (NaN/+-infinity in MySQL/MSSQL, a year outside
+ * MySQL's 1000..9999): the sink writes NULL, as docs/sql-dialects.md says;
+ * -1 for an invalid value (a UUID not 16 bytes, a time past 24:00).
+ */
+int sluice_sql_value_text(struct sluice_sql_buf *b, int dialect, const struct sluice_column *col,
+                          const struct sluice_value *v);
+
+/*
+ * Append the record key of ev as text (tombstones, delete log): the key
+ * value's text for a one-column key (bytes as \x hex); for several columns
+ * the texts joined by ',' with '\' and ',' escaped by a backslash.
+ * -1 when a key value is missing or cannot be written.
+ */
+int sluice_sql_record_key(struct sluice_sql_buf *b, int dialect, const struct sluice_event *ev,
+                          struct sluice_sql_buf *scratch);
+
 #ifdef __cplusplus
 }
 #endif
