@@ -102,7 +102,7 @@ checkpoint_table() {
 # files: file source positions start with 0x02 there).
 kills=0
 run_and_kill() {
-    sluice run --once -c "$conf" --profile tgt 2>>"$TEST_TMP/tgt.err" &
+    "$SLUICE_BIN" run --once -c "$conf" --profile tgt 2>>"$TEST_TMP/tgt.err" &
     local pid=$! i
     if [ "$1" = after ]; then
         sleep "$2"

@@ -64,7 +64,7 @@ assert_eq 600 "$mode" "state.db mode"
 
 # ---- service -----------------------------------------------------------------
 log "run as a service"
-sluice run -c "$conf" 2>"$TEST_TMP/service.err" &
+"$SLUICE_BIN" run -c "$conf" 2>"$TEST_TMP/service.err" &
 pid=$!
 stop_service() { kill -KILL "$pid" 2>/dev/null || true; }
 at_exit stop_service

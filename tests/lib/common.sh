@@ -110,6 +110,8 @@ psql_q() {
 
 # ---- sluice ----------------------------------------------------------------
 
+# In the foreground only: `sluice ... &` would background a subshell, and $!
+# would not be sluice's pid. Start background runs as "$SLUICE_BIN" ... &.
 sluice() {
     "$SLUICE_BIN" "$@"
 }
