@@ -13,55 +13,21 @@
 set -euo pipefail
 export SLUICE_SOURCE_DIR=${SLUICE_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 source "$SLUICE_SOURCE_DIR/tests/lib/common.sh"
+source "$SLUICE_SOURCE_DIR/bench/lib.sh"
 
 rows=${1:-2000000}
 runs=${RUNS:-3}
 [ -x "$SLUICE_BIN" ] || fail "build first: no $SLUICE_BIN"
 pg_start
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-now() { date +%s.%N; }
-
-# make_data N DIR - pgbench_accounts with N rows as a sluice file-source folder
-# (schema + CSV with header) and as a plain CSV for \copy.
-make_data() {
-    local n=$1 dir=$2 scale
-    scale=$(( (n + 99999) / 100000 ))
-    mkdir -p "$dir"
-    psql_q "DROP DATABASE IF EXISTS gen" && psql_q "CREATE DATABASE gen"
-    PGDATABASE=gen "$PG_BIN/pgbench" -q -i -s "$scale" -I dtg >/dev/null 2>&1
-    PGDATABASE=gen psql -X -q -c "\\copy (SELECT * FROM pgbench_accounts WHERE aid <= $n ORDER BY aid) TO '$dir/plain.csv' CSV"
-    { echo "aid,bid,abalance,filler"; cat "$dir/plain.csv"; } >"$dir/pgbench_accounts.csv"
-    cat >"$dir/pgbench_accounts.schema.json" <<JSON
-{"namespace": "bench", "name": "pgbench_accounts",
- "columns": [{"name": "aid", "type": "int32", "key": true},
-             {"name": "bid", "type": "int32", "nullable": true},
-             {"name": "abalance", "type": "int32", "nullable": true},
-             {"name": "filler", "type": "text", "nullable": true, "max_length": 84}]}
-JSON
-    psql_q "DROP DATABASE gen"
+conf_for() { # data dir
+    bench_conf "$1" "$1/run" "{ plugin = \"pg\"; conninfo = \"$PG_CONNINFO\"; }" 'target_schema = "sl";'
 }
 
-conf_for() { # dir
-    local dir=$1
-    local conf
-    conf=$(write_main_conf "$dir/run")
-    cat >"$dir/run/conf.d/bench.conf" <<CONF
-profiles = ( { name = "bench"; entities = ["pgbench_accounts"];
-  source = { plugin = "file"; path = "$dir"; };
-  sink = { plugin = "pg"; conninfo = "$PG_CONNINFO"; };
-  target_schema = "sl"; } );
-CONF
-    echo "$conf"
-}
-
-sluice_once() { # conf -> prints "seconds peak_kib"
-    local conf=$1 out
+sluice_once() { # conf rows -> prints "seconds peak_kib"
     psql_q "DROP SCHEMA IF EXISTS sl CASCADE"
-    rm -rf "$(dirname "$conf")/state"/*
-    out=$( { /usr/bin/time -f "%e %M" "$SLUICE_BIN" run --once -c "$conf" 2>"$TEST_TMP/sluice.log" >/dev/null; } 2>&1 ) \
-        || { tail -20 "$TEST_TMP/sluice.log" >&2; fail "sluice run failed"; }
-    local n
+    local out n
+    out=$(timed_sluice "$1")
     n=$(psql_q "SELECT count(*) FROM sl.pgbench_accounts")
     [ "$n" = "$2" ] || fail "sluice loaded $n rows, expected $2"
     echo "$out"

@@ -8,6 +8,7 @@
  * 10 MiB row does not pin 10 MiB for the rest of the run.
  */
 #include "batch.h"
+#include "util.h"
 
 #include <stdalign.h>
 #include <stdio.h>
@@ -224,6 +225,8 @@ struct sluice_event *sl_batch_append(struct sl_batch *b, const struct sluice_ent
     if (!vals)
         return NULL;
     memset(vals, 0, n * sizeof *vals); /* SLUICE_ABSENT */
+    if (b->pub.nevents == 0 && b->linger_ms)
+        b->first_event_us = sl_now_mono_us();
     struct sluice_event *ev = &b->pub.events[b->pub.nevents++];
     memset(ev, 0, sizeof *ev);
     ev->entity = e;
@@ -250,6 +253,10 @@ bool sl_batch_full(const struct sl_batch *b)
     if (b->max_rows && b->pub.nevents >= b->max_rows)
         return true;
     if (b->max_bytes && b->arena.used_total >= b->max_bytes)
+        return true;
+    /* batching by time: a trickle of changes is sent within linger_ms */
+    if (b->linger_ms && b->pub.nevents > 0 &&
+        sl_now_mono_us() - b->first_event_us >= (uint64_t)b->linger_ms * 1000u)
         return true;
     return false;
 }

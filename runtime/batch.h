@@ -37,6 +37,8 @@ struct sl_batch {
     size_t cap_events;       /* capacity of pub.events (malloc'd, not arena) */
     uint32_t max_rows;       /* batch_full() thresholds */
     uint64_t max_bytes;
+    uint32_t linger_ms;      /* full once the first event is this old (0: never) */
+    uint64_t first_event_us; /* monotonic time of the first append since reset */
     void *owner;             /* struct sluice_ctx * of whoever asked for it */
     /* decoded batches: the entity schemas the wire message carried */
     const struct sluice_entity **entities;

@@ -129,6 +129,7 @@ static struct sluice_batch *host_batch_new(struct sluice_ctx *ctx)
     if (!b)
         return NULL;
     b->owner = ctx;
+    b->linger_ms = ctx ? ctx->batch_linger_ms : 0;
     return &b->pub;
 }
 

@@ -22,6 +22,7 @@ static void ctx_init(struct sluice_ctx *ctx, const struct sl_profile *profile,
              sl_kind_name((int)desc->kind), desc->name);
     ctx->batch_rows = profile->batch_rows;
     ctx->batch_bytes = profile->batch_bytes;
+    ctx->batch_linger_ms = profile->batch_linger_ms;
     pthread_mutex_init(&ctx->lock, NULL);
 }
 

@@ -46,6 +46,7 @@ struct sluice_ctx {
     struct sl_ctx_hooks hooks;
     uint32_t batch_rows;
     uint64_t batch_bytes;
+    uint32_t batch_linger_ms;
     /* entity schemas declared through this context (host copies) */
     pthread_mutex_t lock;
     struct sl_arena schema_arena;

@@ -18,10 +18,15 @@ packages=(
     libsqlite3-dev     # state store
     libssl-dev         # spill-store encryption (OpenSSL EVP)
     libpq-dev          # sink-pg / source-pg (libpq)
+    libmariadb-dev     # sink-mysql (MariaDB Connector/C, MySQL compatible)
+    unixodbc-dev unixodbc      # sink-odbc (unixODBC driver manager)
+    libsqliteodbc      # SQLite ODBC driver: the quick start's embedded target
     # tests
     libcmocka-dev      # unit tests
     clang libclang-rt-14-dev   # libFuzzer targets
     postgresql postgresql-client   # real PostgreSQL started by the tests on loopback
+    mariadb-server mariadb-client  # real MariaDB started by the tests on loopback
+    odbc-postgresql odbc-mariadb   # ODBC drivers for the conformance suite
     sqlite3            # inspecting state stores and SQLite targets
     python3            # sample-data generator
     util-linux procps psmisc time bc  # runuser, pkill, /usr/bin/time (peak RSS), bc (bench ratios)

@@ -102,7 +102,8 @@ struct sluice_host {
     const char *(*batch_copy)(struct sluice_batch *b, const void *ptr, size_t len);
 
     /* batch_full - true once the batch reached the profile's batch size (rows
-     * or bytes): the source should emit it. */
+     * or bytes) or its first event is batch_linger_ms old: the source should
+     * emit it. */
     bool (*batch_full)(const struct sluice_batch *b);
 
     /* batch_discard - drop a batch without emitting it. */
