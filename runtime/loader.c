@@ -299,7 +299,9 @@ int sl_plugin_load_file(const char *path, struct sl_plugin *out, struct sl_err *
 
     /* without a slash dlopen() would search LD_LIBRARY_PATH instead */
     dlpath = strchr(path, '/') ? sl_xstrdup(path) : sl_xasprintf("./%s", path);
-    dl = dlopen(dlpath, RTLD_NOW | RTLD_LOCAL);
+    /* NODELETE: libraries a plugin pulls in (libpq, OpenSSL) keep static state
+     * that must outlive dlclose(); unloading them buys nothing in a daemon. */
+    dl = dlopen(dlpath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!dl) {
         const char *why = dlerror();
         refuse(err, path, "cannot load it: %s; run `ldd %s` to find a missing library or symbol",
