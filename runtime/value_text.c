@@ -665,7 +665,7 @@ static size_t fmt_frac(char *o, int64_t frac)
 {
     if (frac == 0)
         return 0;
-    char f[8];
+    char f[24]; /* frac is 1..999999; room for any int64 keeps -Wformat-truncation quiet */
     snprintf(f, sizeof f, ".%06" PRId64, frac);
     size_t n = 7;
     while (f[n - 1] == '0')
