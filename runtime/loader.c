@@ -299,8 +299,10 @@ int sl_plugin_load_file(const char *path, struct sl_plugin *out, struct sl_err *
 
     /* without a slash dlopen() would search LD_LIBRARY_PATH instead */
     dlpath = strchr(path, '/') ? sl_xstrdup(path) : sl_xasprintf("./%s", path);
-    /* NODELETE: libraries a plugin pulls in (libpq, OpenSSL) keep static state
-     * that must outlive dlclose(); unloading them buys nothing in a daemon. */
+    /* Plugins stay mapped until the process exits (as PostgreSQL never
+     * unloads a module): libraries they pull in keep global state that does
+     * not survive dlclose() (krb5's error tables under libpq, unixODBC's
+     * driver cache). A changed plugin file takes effect at restart. */
     dl = dlopen(dlpath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!dl) {
         const char *why = dlerror();

@@ -34,10 +34,12 @@ static char *copy_plugin(const char *dir, const char *name, const char *as, mode
 {
     char *src = sl_xasprintf("%s/%s", SL_TEST_PLUGIN_DIR, name);
     char *dst = sl_xasprintf("%s/%s", dir, as);
+    char *tmp = sl_xasprintf("%s/.%s.tmp", dir, as);
     FILE *in = fopen(src, "rb");
     if (!in)
         fail_msg("cannot open %s (was the plugins test suite built?)", src);
-    FILE *out = fopen(dst, "wb");
+    /* replace atomically, as install(1) does: never rewrite a mapped file */
+    FILE *out = fopen(tmp, "wb");
     assert_non_null(out);
     char buf[65536];
     size_t n;
@@ -45,7 +47,9 @@ static char *copy_plugin(const char *dir, const char *name, const char *as, mode
         assert_int_equal(fwrite(buf, 1, n, out), n);
     fclose(in);
     fclose(out);
-    assert_int_equal(chmod(dst, mode), 0);
+    assert_int_equal(chmod(tmp, mode), 0);
+    assert_int_equal(rename(tmp, dst), 0);
+    free(tmp);
     free(src);
     return dst;
 }
