@@ -22,6 +22,14 @@ int sl_cmd_check(const char *conf);
 int sl_cmd_plugins(const char *conf);
 int sl_cmd_run(const char *conf, bool once, const char *const *profiles, size_t nprofiles);
 int sl_cmd_status(const char *conf, bool json);
+/* action: enable, disable, delete, list (name NULL for list) - profile_cmd.c */
+int sl_cmd_profile(const char *conf, const char *action, const char *name);
+/* uninstall.c: without yes only lists what would be removed */
+int sl_cmd_uninstall(const char *conf, bool yes, bool drop_target_metadata);
+
+/* `sluice failures list|export|resync|clear NAME [-c CONF] [--output FILE]`
+ * (failures.c): argv starts at "failures"; parses its own options. */
+int sl_cmd_failures(int argc, char **argv);
 
 /* The version of this build, "0.1.0" (defined in run.c, part of sluice_core). */
 const char *sl_version(void);

@@ -229,7 +229,7 @@ static int parse_entities(const config_setting_t *s, const char *ctx, struct sl_
 static const char *const profile_keys =
     "name, entities, source, transport, spill, sink, target_schema, table_prefix, delete_log, "
     "batch_size, batch_bytes, batch_linger_ms, workers, queue_depth, retry_count, "
-    "retry_interval, enabled";
+    "retry_interval, enabled, spill_threshold";
 
 static int parse_profile(struct sl_config *cfg, const config_setting_t *g, struct sl_err *err)
 {
@@ -320,6 +320,9 @@ static int parse_profile(struct sl_config *cfg, const config_setting_t *g, struc
         } else if (strcmp(key, "retry_interval") == 0) {
             if ((rc = get_int_range(s, ctx, 0, 3600, &v, err)) == 0)
                 p->retry_interval_s = (int)v;
+        } else if (strcmp(key, "spill_threshold") == 0) {
+            if ((rc = get_int_range(s, ctx, 0, 1LL << 32, &v, err)) == 0)
+                p->spill_threshold = (uint64_t)v;
         } else {
             rc = fail_at(err, s, "%sunknown key '%s' (known keys: %s)", ctx, key, profile_keys);
         }
@@ -360,7 +363,8 @@ static int parse_profiles(struct sl_config *cfg, const config_setting_t *s, stru
 }
 
 static const char *const main_keys =
-    "plugin_dir, state_dir, conf_dir, control_socket, metrics_listen, log_level, profiles";
+    "plugin_dir, state_dir, conf_dir, control_socket, control_socket_group, metrics_listen, "
+    "log_level, log_format, drain_timeout, profiles";
 
 static int parse_main(struct sl_config *cfg, config_t *doc, const char *base_dir,
                       struct sl_err *err)
@@ -403,6 +407,21 @@ static int parse_main(struct sl_config *cfg, config_t *doc, const char *base_dir
             }
         } else if (strcmp(key, "profiles") == 0) {
             rc = parse_profiles(cfg, s, err);
+        } else if (strcmp(key, "control_socket_group") == 0) {
+            rc = get_string(s, "", &cfg->control_socket_group, err);
+        } else if (strcmp(key, "log_format") == 0) {
+            if ((rc = get_string(s, "", &tmp, err)) == 0) {
+                int fmt = sl_log_format_parse(tmp);
+                if (fmt < 0)
+                    rc = fail_at(err, s, "key 'log_format' = \"%s\" is not one of text, json",
+                                 tmp);
+                else
+                    cfg->log_format = fmt;
+            }
+        } else if (strcmp(key, "drain_timeout") == 0) {
+            long long v = 0;
+            if ((rc = get_int_range(s, "", 0, 86400, &v, err)) == 0)
+                cfg->drain_timeout_s = (int)v;
         } else {
             rc = fail_at(err, s, "unknown key '%s' (known keys of the main file: %s)", key,
                          main_keys);
@@ -450,6 +469,7 @@ int sl_config_load(const char *path, struct sl_config *cfg, struct sl_err *err)
     memset(cfg, 0, sizeof *cfg);
     err->msg[0] = '\0';
     cfg->log_level = SLUICE_LOG_INFO;
+    cfg->drain_timeout_s = 30;
     if (!path)
         path = SLUICE_DEFAULT_CONFIG_FILE;
 
@@ -549,6 +569,7 @@ void sl_config_free(struct sl_config *cfg)
     free(cfg->conf_dir);
     free(cfg->control_socket);
     free(cfg->metrics_listen);
+    free(cfg->control_socket_group);
     memset(cfg, 0, sizeof *cfg);
 }
 

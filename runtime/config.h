@@ -52,6 +52,8 @@ struct sl_profile {
     char *table_prefix;   /* "" default */
     bool delete_log;      /* default false */
     bool enabled;         /* `enabled = false` in the file; default true */
+    uint64_t spill_threshold; /* claim check: encoded batches larger than this go to the
+                                 spill store (0: only above the transport's limit) */
 };
 
 struct sl_config {
@@ -62,6 +64,10 @@ struct sl_config {
     char *control_socket; /* default <state_dir>/sluice.sock */
     char *metrics_listen; /* NULL: off */
     int log_level;        /* SLUICE_LOG_*, default info */
+    /* operations (docs/operations.md) */
+    int log_format;               /* SL_LOG_FORMAT_TEXT (default) or SL_LOG_FORMAT_JSON */
+    int drain_timeout_s;          /* SIGTERM: drain at most this long, then abort (default 30) */
+    char *control_socket_group;   /* NULL: socket 0600; else 0660 with this group */
     struct sl_profile *profiles;
     size_t nprofiles;
     /* libconfig documents, kept alive for plugin sections */

@@ -8,6 +8,12 @@
 #include <stdarg.h>
 #include <sluice/host.h> /* SLUICE_LOG_* levels */
 
+/* Line format: plain text (default) or one JSON object per line. */
+enum { SL_LOG_FORMAT_TEXT = 0, SL_LOG_FORMAT_JSON = 1 };
+void sl_log_set_format(int format);
+/* Parse "text|json"; -1 if unknown. */
+int sl_log_format_parse(const char *name);
+
 void sl_log_set_level(int level);
 int sl_log_level(void);
 /* Parse "error|warn|info|debug"; -1 if unknown. */

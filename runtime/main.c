@@ -25,6 +25,12 @@ static const char usage_text[] =
     "  check [-c CONF]                             validate the config and the plugins\n"
     "  status [-c CONF] [--json]                   profiles, state, per-entity counters\n"
     "  plugins [-c CONF]                           list the plugins found\n"
+    "  profile enable|disable|delete NAME [-c CONF] pause, resume or delete a profile\n"
+    "  profile list [-c CONF]                      profiles and their lifecycle state\n"
+    "  uninstall [-c CONF] [--yes]                 list (--yes: remove) what sluice created;\n"
+    "            [--drop-target-metadata]          also its metadata tables in the targets\n"
+    "  failures list|export|resync|clear NAME      the failed-record log of a profile\n"
+    "           [-c CONF] [--output FILE]          (export: CSV; sluice failures --help)\n"
     "\n"
     "options:\n"
     "  -c, --config CONF   main config file (default " SL_DEFAULT_CONFIG ")\n"
@@ -48,12 +54,18 @@ static int usage_error(const char *fmt, const char *arg)
 #define OPT_ONCE 0x2u
 #define OPT_PROFILE 0x4u
 #define OPT_JSON 0x8u
+#define OPT_POS 0x10u /* up to two positional arguments */
+#define OPT_YES 0x20u
+#define OPT_DROP_META 0x40u
 
 struct args {
     const char *conf;
     bool once, json;
     const char **profiles;
     size_t nprofiles;
+    const char *pos[2];
+    size_t npos;
+    bool yes, drop_meta;
 };
 
 static int cmd_run(struct args *a)
@@ -63,6 +75,22 @@ static int cmd_run(struct args *a)
 static int cmd_check(struct args *a) { return sl_cmd_check(a->conf); }
 static int cmd_status(struct args *a) { return sl_cmd_status(a->conf, a->json); }
 static int cmd_plugins(struct args *a) { return sl_cmd_plugins(a->conf); }
+static int cmd_profile(struct args *a)
+{
+    if (a->npos == 0) {
+        fprintf(stderr, "sluice: profile needs an action: enable, disable, delete or list\n");
+        return SL_EXIT_USAGE;
+    }
+    return sl_cmd_profile(a->conf, a->pos[0], a->npos > 1 ? a->pos[1] : NULL);
+}
+static int cmd_uninstall(struct args *a)
+{
+    if (a->npos) {
+        fprintf(stderr, "sluice: uninstall takes no argument %s\n", a->pos[0]);
+        return SL_EXIT_USAGE;
+    }
+    return sl_cmd_uninstall(a->conf, a->yes, a->drop_meta);
+}
 
 static const struct command {
     const char *name;
@@ -73,15 +101,19 @@ static const struct command {
     {"check", OPT_CONF, cmd_check},
     {"status", OPT_CONF | OPT_JSON, cmd_status},
     {"plugins", OPT_CONF, cmd_plugins},
+    {"profile", OPT_CONF | OPT_POS, cmd_profile},
+    {"uninstall", OPT_CONF | OPT_YES | OPT_DROP_META, cmd_uninstall},
 };
 
-enum { LONG_ONCE = 256, LONG_PROFILE, LONG_JSON };
+enum { LONG_ONCE = 256, LONG_PROFILE, LONG_JSON, LONG_YES, LONG_DROP_META };
 
 static int parse_args(const struct command *cmd, int argc, char **argv, struct args *a)
 {
     static const struct option long_opts[] = {
         {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, LONG_ONCE},
         {"profile", required_argument, NULL, LONG_PROFILE}, {"json", no_argument, NULL, LONG_JSON},
+        {"yes", no_argument, NULL, LONG_YES},
+        {"drop-target-metadata", no_argument, NULL, LONG_DROP_META},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
@@ -93,6 +125,8 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct a
         case LONG_ONCE: need = OPT_ONCE; break;
         case LONG_PROFILE: need = OPT_PROFILE; break;
         case LONG_JSON: need = OPT_JSON; break;
+        case LONG_YES: need = OPT_YES; break;
+        case LONG_DROP_META: need = OPT_DROP_META; break;
         case 'h': fputs(usage_text, stdout); return 1;
         case ':': return usage_error("option %s needs a value", argv[optind - 1]);
         default: return usage_error("unknown option %s", argv[optind - 1]);
@@ -103,12 +137,16 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct a
         case 'c': a->conf = optarg; break;
         case LONG_ONCE: a->once = true; break;
         case LONG_JSON: a->json = true; break;
+        case LONG_YES: a->yes = true; break;
+        case LONG_DROP_META: a->drop_meta = true; break;
         case LONG_PROFILE:
             a->profiles = sl_xrealloc(a->profiles, (a->nprofiles + 1) * sizeof *a->profiles);
             a->profiles[a->nprofiles++] = optarg;
             break;
         }
     }
+    while ((cmd->opts & OPT_POS) && optind < argc && a->npos < 2)
+        a->pos[a->npos++] = argv[optind++];
     if (optind < argc)
         return usage_error("unexpected argument %s", argv[optind]);
     return 0;
@@ -133,6 +171,10 @@ int main(int argc, char **argv)
         printf("sluice %s (plugin ABI %d.%d)\n", sl_version(), SLUICE_ABI_MAJOR,
                SLUICE_ABI_MINOR);
         rc = SL_EXIT_OK;
+        goto out;
+    }
+    if (strcmp(name, "failures") == 0) { /* positional action and NAME: own parser */
+        rc = sl_cmd_failures(argc - 1, argv + 1);
         goto out;
     }
     const struct command *cmd = NULL;

@@ -14,6 +14,8 @@
 #include "batch.h"
 #include "instance.h"
 #include "log.h"
+#include "metrics.h"
+#include "progress.h"
 #include "util.h"
 #include "value_text.h"
 #include "wire.h"
@@ -48,6 +50,14 @@ struct worker {
     char error[2048];       /* the sink's text for the last refused apply */
     struct tally tally[TALLY_SLOTS];
     size_t ntally;
+    struct sl_lag_hist lag; /* source commit -> applied, flushed with the tally */
+    /* spill store: the message being handled, its blob (claim check or
+     * parked batch; "" none) and the ids of a parked batch's records */
+    const struct sluice_message *cur_msg;
+    bool msg_acked; /* acked early because the batch is parked */
+    char blob_id[SLUICE_SPILL_ID_MAX];
+    struct sl_buf parked_ids; /* entity\0record id\0op\0 ... */
+    struct sluice_position parked_pos;
 };
 
 struct sl_pipeline {
@@ -93,6 +103,14 @@ struct sl_pipeline {
     size_t nprepared, cap_prepared;
 
     uint64_t started_us, ended_us;
+    atomic_size_t queue_depth; /* transport messages waiting, all partitions (metrics) */
+
+    /* spill store (claim check, parked batches); optional */
+    struct sl_plugin spill_loaded;
+    bool spill_is_loaded, spill_inited;
+    struct sl_instance spill;
+    pthread_mutex_t spill_lock; /* one call at a time: the error buffer is shared */
+    struct sl_buf ref_msg;      /* source thread: an encoded claim-check reference */
 };
 
 /* ---- failing and stopping ---------------------------------------------- */
@@ -225,6 +243,9 @@ static void hook_progress(void *arg, const struct sluice_entity *e, uint64_t don
 {
     struct sl_pipeline *pl = arg;
     uint64_t now = sl_now_mono_us();
+    sl_progress_update(pl->profile->name, e->name, done, estimate);
+    if (sl_progress_terminal())
+        return; /* drawn in place by the run loop instead */
     if (now - pl->last_progress_log_us < PROGRESS_LOG_US)
         return;
     pl->last_progress_log_us = now;
@@ -290,20 +311,20 @@ static int ring_push(struct sl_pipeline *pl, uint64_t seq, const struct sluice_p
 }
 
 /*
- * Put one encoded message on the transport. The seam for the claim check: a
- * message larger than the transport's limit will go to the spill store with
- * only a reference travelling; until then it is a clear error.
+ * Put one encoded message on the transport. A message larger than the
+ * transport's limit (or the profile's spill_threshold) goes to the spill
+ * store first and only its reference travels (claim_check).
  */
+static bool needs_claim_check(const struct sl_pipeline *pl, size_t len);
+static int claim_check(struct sl_pipeline *pl, uint32_t part, const struct sl_batch *b);
+
 static int publish_message(struct sl_pipeline *pl, uint32_t part, const struct sl_batch *b)
 {
     const struct sluice_transport_ops *ops = sl_transport_ops(&pl->transport);
-    if (pl->max_message && pl->msg.len > pl->max_message) {
-        fail(pl,
-             "batch %llu encodes to %zu bytes for partition %u, more than the transport's "
-             "max_message_size of %zu bytes; lower batch_size or batch_bytes in %s:%d",
-             (unsigned long long)b->pub.seq, pl->msg.len, part, pl->max_message,
-             pl->profile->file, pl->profile->line);
-        return SLUICE_ERR;
+    if (needs_claim_check(pl, pl->msg.len)) {
+        int cst = claim_check(pl, part, b);
+        if (cst != SLUICE_OK)
+            return cst;
     }
     unsigned seed = (unsigned)b->pub.seq;
     for (unsigned attempt = 1;; attempt++) {
@@ -465,6 +486,7 @@ static void tally_flush(struct worker *w)
             count(pl, name, "batches", 1);
     }
     w->ntally = 0;
+    sl_lag_flush(&w->lag, pl->opts.state, pl->profile->name);
 }
 
 static struct tally *tally_of(struct worker *w, const struct sluice_entity *e)
@@ -481,7 +503,10 @@ static struct tally *tally_of(struct worker *w, const struct sluice_entity *e)
 
 static void tally_applied(struct worker *w, const struct sluice_event *ev, size_t n)
 {
+    int64_t now_us = n ? sl_now_wall_us() : 0;
     for (size_t i = 0; i < n; i++) {
+        if (ev[i].commit_time_us > 0)
+            sl_lag_observe(&w->lag, now_us - ev[i].commit_time_us);
         struct tally *t = tally_of(w, ev[i].entity);
         t->applied++;
         switch (ev[i].op) {
@@ -493,7 +518,7 @@ static void tally_applied(struct worker *w, const struct sluice_event *ev, size_
     }
 }
 
-enum { APPLY_OK, APPLY_REFUSED, APPLY_GAVE_UP, APPLY_STOPPED };
+enum { APPLY_OK, APPLY_REFUSED, APPLY_GAVE_UP, APPLY_STOPPED, APPLY_SKIPPED };
 
 /* Keep the sink's error text of a refused apply (the failed-record log
  * wants the target's words) and clear the buffer. */
@@ -627,10 +652,388 @@ static int isolate(struct worker *w, const struct sluice_batch *b, size_t lo, si
     return isolate(w, b, mid, hi);
 }
 
+/* ---- the spill store: claim check and parked batches ----------------------
+ *
+ * A message above the transport's limit (or the profile's spill_threshold)
+ * is put in the spill store and only a reference travels; the worker fetches
+ * it. A batch whose apply hits a transient error is parked there while the
+ * worker waits to retry: the transport's copy is acked and the decoded batch
+ * freed, so an outage costs disk, not memory, and the worker takes nothing
+ * new (backpressure reaches the source through the full transport).
+ *
+ * Blobs are deleted once their batch is applied. Every blob is redundant
+ * with the source: the target's checkpoint only moves when a batch is
+ * applied, so blobs left by a crash are removed at start and their batches
+ * come again from the source.
+ */
+
+#define SPILL_HOLD_MAX_ATTEMPT 5 /* backoff stops doubling here while the spill disk is full */
+
+static bool spill_on(const struct sl_pipeline *pl)
+{
+    return pl->spill_inited;
+}
+
+/* One spill call under the lock; on a non-OK status, the error (with the
+ * profile and plugin) in err. */
+static int spill_put(struct sl_pipeline *pl, const void *data, size_t len,
+                     char id[SLUICE_SPILL_ID_MAX], struct sl_err *err)
+{
+    pthread_mutex_lock(&pl->spill_lock);
+    int st = sl_spill_ops(&pl->spill)->put(pl->spill.inst, data, len, id);
+    if (st != SLUICE_OK)
+        sl_instance_error(&pl->spill, "put", err);
+    pthread_mutex_unlock(&pl->spill_lock);
+    return st;
+}
+
+static int spill_get(struct sl_pipeline *pl, const char *id, void **data, size_t *len,
+                     struct sl_err *err)
+{
+    pthread_mutex_lock(&pl->spill_lock);
+    int st = sl_spill_ops(&pl->spill)->get(pl->spill.inst, id, data, len);
+    if (st != SLUICE_OK)
+        sl_instance_error(&pl->spill, "get", err);
+    pthread_mutex_unlock(&pl->spill_lock);
+    return st;
+}
+
+static void spill_release(struct sl_pipeline *pl, void *data, size_t len)
+{
+    pthread_mutex_lock(&pl->spill_lock);
+    sl_spill_ops(&pl->spill)->release(pl->spill.inst, data, len);
+    pthread_mutex_unlock(&pl->spill_lock);
+}
+
+static void spill_del(struct sl_pipeline *pl, const char *id)
+{
+    struct sl_err err;
+    pthread_mutex_lock(&pl->spill_lock);
+    int st = sl_spill_ops(&pl->spill)->del(pl->spill.inst, id);
+    if (st != SLUICE_OK)
+        sl_instance_error(&pl->spill, "del", &err);
+    pthread_mutex_unlock(&pl->spill_lock);
+    if (st != SLUICE_OK)
+        sl_warn("%s; it is removed at the next start", err.msg);
+}
+
+/* Put a blob, holding (backoff, no growth) while the spill store says
+ * SLUICE_RETRY (disk full). SLUICE_OK, SLUICE_STOPPED or SLUICE_ERR (err). */
+static int spill_put_holding(struct sl_pipeline *pl, const void *data, size_t len,
+                             char id[SLUICE_SPILL_ID_MAX], bool (*done)(struct sl_pipeline *),
+                             unsigned *seed, struct sl_err *err)
+{
+    for (unsigned attempt = 1;; attempt++) {
+        int st = spill_put(pl, data, len, id, err);
+        if (st == SLUICE_OK) {
+            count(pl, NULL, "spilled_batches", 1);
+            count(pl, NULL, "spilled_bytes", (int64_t)len);
+            if (attempt > 1)
+                sl_info("profile \"%s\": the spill store accepts blobs again; going on",
+                        pl->profile->name);
+            return SLUICE_OK;
+        }
+        if (st != SLUICE_RETRY)
+            return SLUICE_ERR;
+        uint64_t ms = backoff_ms(pl->profile,
+                                 attempt < SPILL_HOLD_MAX_ATTEMPT ? attempt
+                                                                  : SPILL_HOLD_MAX_ATTEMPT,
+                                 seed);
+        if (ms < 200)
+            ms = 200;
+        sl_error("%s; holding, attempt %u, next in %.1f s", err->msg, attempt,
+                 (double)ms / 1000.0);
+        count(pl, NULL, "spill_full_waits", 1);
+        timed_wait(pl, ms, done);
+        if (done(pl))
+            return SLUICE_STOPPED;
+    }
+}
+
+/* Source thread: pl->msg is too large for the transport (or above
+ * spill_threshold): put it in the spill store and leave the reference in
+ * pl->msg instead. */
+static int claim_check(struct sl_pipeline *pl, uint32_t part, const struct sl_batch *b)
+{
+    if (!spill_on(pl)) {
+        fail(pl,
+             "batch %llu encodes to %zu bytes for partition %u, more than the transport's "
+             "max_message_size of %zu bytes, and the profile has no spill store for the claim "
+             "check; add `spill = { plugin = \"fs\"; }` or lower batch_size or batch_bytes in "
+             "%s:%d",
+             (unsigned long long)b->pub.seq, pl->msg.len, part, pl->max_message,
+             pl->profile->file, pl->profile->line);
+        return SLUICE_ERR;
+    }
+    struct sl_wire_ref ref = {.len = pl->msg.len,
+                              .partition = part,
+                              .seq = b->pub.seq,
+                              .position = b->pub.position};
+    struct sl_err err;
+    unsigned seed = (unsigned)b->pub.seq;
+    int st = spill_put_holding(pl, pl->msg.data, pl->msg.len, ref.id, source_stopping, &seed,
+                               &err);
+    if (st == SLUICE_STOPPED)
+        return st;
+    if (st != SLUICE_OK) {
+        fail(pl, "batch %llu (partition %u, %zu bytes) cannot go to the spill store: %s",
+             (unsigned long long)b->pub.seq, part, pl->msg.len, err.msg);
+        return SLUICE_ERR;
+    }
+    sl_buf_reset(&pl->ref_msg);
+    if (sl_wire_encode_ref(&ref, &pl->ref_msg) != 0) {
+        fail(pl, "cannot encode the spill reference of batch %llu (out of memory)",
+             (unsigned long long)b->pub.seq);
+        return SLUICE_ERR;
+    }
+    sl_debug("profile \"%s\": batch %llu partition %u: %zu bytes claim-checked as spill blob %s",
+             pl->profile->name, (unsigned long long)b->pub.seq, part, pl->msg.len, ref.id);
+    struct sl_buf t = pl->msg;
+    pl->msg = pl->ref_msg;
+    pl->ref_msg = t;
+    return SLUICE_OK;
+}
+
+static bool needs_claim_check(const struct sl_pipeline *pl, size_t len)
+{
+    size_t limit = pl->max_message;
+    if (pl->profile->spill_threshold && (!limit || pl->profile->spill_threshold < limit))
+        limit = (size_t)pl->profile->spill_threshold;
+    return limit && len > limit;
+}
+
+/* A failed-record row for a record of a parked or claim-checked batch that
+ * cannot be applied (blob unreadable, retries exhausted). */
+static void spill_record_failed(struct worker *w, const char *entity, const char *id,
+                                const char *op, const struct sluice_position *pos,
+                                const char *error)
+{
+    struct sl_pipeline *pl = w->pl;
+    char hex[2 * SLUICE_POSITION_MAX + 1];
+    position_hex(pos, hex, sizeof hex);
+    struct sl_failed_record r = {.profile = pl->profile->name,
+                                 .entity = entity,
+                                 .record_id = id,
+                                 .op = op,
+                                 .position = hex,
+                                 .sync_time_us = sl_now_wall_us(),
+                                 .error = error};
+    sl_state_failed_add(pl->opts.state, &r);
+    count(pl, entity, "failed", 1);
+}
+
+/* Every record of the parked batch to the failed-record log. */
+static void parked_records_failed(struct worker *w, const char *error)
+{
+    const char *p = w->parked_ids.data, *end = p + w->parked_ids.len;
+    size_t n = 0;
+    while (p && p < end) {
+        const char *entity = p;
+        const char *id = entity + strlen(entity) + 1;
+        const char *op = id + strlen(id) + 1;
+        spill_record_failed(w, entity, id, op, &w->parked_pos, error);
+        p = op + strlen(op) + 1;
+        n++;
+    }
+    sl_warn("profile \"%s\": partition %u: %zu records are in the failed-record log (see "
+            "`sluice failures list %s`; `sluice failures resync %s` applies them again)",
+            w->pl->profile->name, w->part, n, w->pl->profile->name, w->pl->profile->name);
+}
+
+/* Free the decoded batch's memory (not just rewind it) while parked. */
+static void drop_batch(struct worker *w)
+{
+    const struct sl_profile *p = w->pl->profile;
+    uint64_t seq = w->batch->pub.seq;
+    sl_batch_free(w->batch);
+    w->batch = sl_batch_new(p->batch_rows, p->batch_bytes);
+    w->batch->pub.seq = seq;
+    w->batch->pub.partition = w->part;
+}
+
+/* Park batch b (the current message): blob, early ack, batch memory freed.
+ * 0, or -1 when it cannot be parked (it then waits in memory). */
+static int park(struct worker *w, const struct sluice_batch *b)
+{
+    struct sl_pipeline *pl = w->pl;
+    struct sl_err err;
+    sl_buf_reset(&w->parked_ids);
+    for (size_t i = 0; i < b->nevents; i++) {
+        const struct sluice_event *ev = &b->events[i];
+        const char *entity = ev->entity->name, *op = sluice_op_name(ev->op);
+        const char *id = record_id(w, ev);
+        sl_buf_append(&w->parked_ids, entity, strlen(entity) + 1);
+        sl_buf_append(&w->parked_ids, id, strlen(id) + 1);
+        sl_buf_append(&w->parked_ids, op, strlen(op) + 1);
+    }
+    w->parked_pos = b->position;
+    if (!w->blob_id[0]) {
+        /* a full spill disk must not hold the retry: one attempt, else memory */
+        if (spill_put(pl, w->cur_msg->data, w->cur_msg->len, w->blob_id, &err) != SLUICE_OK) {
+            w->blob_id[0] = '\0';
+            sl_warn("%s; partition %u: batch %llu waits for its retry in memory instead",
+                    err.msg, w->part, (unsigned long long)b->seq);
+            return -1;
+        }
+        count(pl, NULL, "spilled_batches", 1);
+        count(pl, NULL, "spilled_bytes", (int64_t)w->cur_msg->len);
+    }
+    if (!w->msg_acked) {
+        const struct sluice_transport_ops *tops = sl_transport_ops(&pl->transport);
+        if (tops->ack(pl->transport.inst, (struct sluice_message *)w->cur_msg) == SLUICE_OK)
+            w->msg_acked = true;
+    }
+    count(pl, NULL, "parked_batches", 1);
+    drop_batch(w);
+    return 0;
+}
+
+/* Read the parked batch back into w->batch. 0, or -1 with the reason in
+ * w->error. */
+static int unpark(struct worker *w)
+{
+    struct sl_pipeline *pl = w->pl;
+    struct sl_err err;
+    void *data = NULL;
+    size_t len = 0;
+    char derr[512] = "not a batch message";
+    uint64_t seq = w->batch->pub.seq;
+    if (spill_get(pl, w->blob_id, &data, &len, &err) != SLUICE_OK) {
+        snprintf(w->error, sizeof w->error, "%s", err.msg);
+        return -1;
+    }
+    int rc = -1;
+    if (sl_wire_kind(data, len) != SL_WIRE_BATCH ||
+        sl_wire_decode(data, len, w->batch, derr, sizeof derr) != 0) {
+        snprintf(w->error, sizeof w->error, "spill blob %s does not hold a sluice batch: %s",
+                 w->blob_id, derr);
+        w->batch->pub.seq = seq;
+        goto out;
+    }
+    w->batch->pub.partition = w->part;
+    rc = 0;
+out:
+    spill_release(pl, data, len);
+    return rc;
+}
+
+/*
+ * Apply the whole batch *bp. A transient error parks it (see above) and
+ * retries with backoff from the spill store; *bp then points at the batch
+ * read back. APPLY_OK, APPLY_REFUSED (the target refused it: isolate),
+ * APPLY_SKIPPED (its records are in the failed-record log: the blob could
+ * not be read, or the retries ran out), APPLY_STOPPED or APPLY_GAVE_UP.
+ */
+static int apply_whole(struct worker *w, const struct sluice_batch **bp)
+{
+    struct sl_pipeline *pl = w->pl;
+    const struct sluice_sink_ops *ops = sl_sink_ops(&w->sink);
+    if (!spill_on(pl) || !w->cur_msg)
+        return call_with_retry(w, "apply", NULL, *bp);
+    size_t failed_at = SIZE_MAX;
+    int st = ops->apply(w->sink.inst, *bp, &failed_at);
+    if (st == SLUICE_OK)
+        return APPLY_OK;
+    if (st == SLUICE_ERR) {
+        take_sink_error(w);
+        return APPLY_REFUSED;
+    }
+    if (apply_interrupted(pl))
+        return APPLY_STOPPED;
+    uint64_t seq = (*bp)->seq;
+    if (park(w, *bp) != 0)
+        return call_with_retry(w, "apply", NULL, *bp);
+    for (unsigned attempt = 1;; attempt++) {
+        struct sl_err err;
+        sl_instance_error(&w->sink, "apply", &err);
+        if (attempt > (unsigned)pl->profile->retry_count) {
+            snprintf(w->error, sizeof w->error, "gave up after %d retries: %s",
+                     pl->profile->retry_count, err.msg);
+            sl_error("profile \"%s\": partition %u: batch %llu: %s", pl->profile->name, w->part,
+                     (unsigned long long)seq, w->error);
+            parked_records_failed(w, w->error);
+            return APPLY_SKIPPED;
+        }
+        uint64_t ms = backoff_ms(pl->profile, attempt, &w->rand_seed);
+        sl_warn("%s; partition %u: batch %llu parked in the spill store (blob %s), retry %u of "
+                "%d in %.1f s",
+                err.msg, w->part, (unsigned long long)seq, w->blob_id, attempt,
+                pl->profile->retry_count, (double)ms / 1000.0);
+        count(pl, NULL, "retries", 1);
+        timed_wait(pl, ms, apply_interrupted);
+        if (apply_interrupted(pl))
+            return APPLY_STOPPED;
+        if (unpark(w) != 0) {
+            char why[sizeof w->error + 128];
+            snprintf(why, sizeof why, "%s (batch %llu, partition %u)", w->error,
+                     (unsigned long long)seq, w->part);
+            sl_error("profile \"%s\": partition %u: parked batch %llu cannot be read back from "
+                     "the spill store: %s; its records go to the failed-record log and the "
+                     "export goes on",
+                     pl->profile->name, w->part, (unsigned long long)seq, why);
+            parked_records_failed(w, why);
+            return APPLY_SKIPPED;
+        }
+        *bp = &w->batch->pub;
+        failed_at = SIZE_MAX;
+        st = ops->apply(w->sink.inst, *bp, &failed_at);
+        if (st == SLUICE_OK) {
+            sl_info("profile \"%s\": partition %u: parked batch %llu applied after %u retries",
+                    pl->profile->name, w->part, (unsigned long long)seq, attempt);
+            return APPLY_OK;
+        }
+        if (st == SLUICE_ERR) {
+            take_sink_error(w);
+            return APPLY_REFUSED;
+        }
+        drop_batch(w);
+    }
+}
+
+/* Worker: a claim-check reference arrived. Read the blob: APPLY_OK with
+ * *data (spill_release it), APPLY_SKIPPED when it cannot be read (logged),
+ * APPLY_GAVE_UP. */
+static int claim_fetch(struct worker *w, const struct sluice_message *msg, void **data,
+                       size_t *len)
+{
+    struct sl_pipeline *pl = w->pl;
+    struct sl_wire_ref ref;
+    char derr[512];
+    struct sl_err err;
+    if (sl_wire_decode_ref(msg->data, msg->len, &ref, derr, sizeof derr) != 0) {
+        fail(pl, "partition %u: a malformed spill reference came from the transport: %s",
+             w->part, derr);
+        return APPLY_GAVE_UP;
+    }
+    if (!spill_on(pl)) {
+        fail(pl, "partition %u: a spilled-batch reference arrived, but the profile has no "
+                 "spill store; add `spill = { plugin = \"fs\"; }` to %s:%d",
+             w->part, pl->profile->file, pl->profile->line);
+        return APPLY_GAVE_UP;
+    }
+    int st = spill_get(pl, ref.id, data, len, &err);
+    if (st == SLUICE_OK) {
+        snprintf(w->blob_id, sizeof w->blob_id, "%s", ref.id);
+        return APPLY_OK;
+    }
+    char why[sizeof err.msg + 128];
+    snprintf(why, sizeof why, "%s (claim-checked batch %llu, partition %u)", err.msg,
+             (unsigned long long)ref.seq, w->part);
+    sl_error("profile \"%s\": partition %u: batch %llu cannot be read from the spill store: %s; "
+             "its records are not known without the blob, the batch is logged in the "
+             "failed-record log and the export goes on",
+             pl->profile->name, w->part, (unsigned long long)ref.seq, why);
+    spill_record_failed(w, NULL, NULL, NULL, &ref.position, why);
+    snprintf(w->blob_id, sizeof w->blob_id, "%s", ref.id);
+    sl_batch_reset(w->batch);
+    w->batch->pub.seq = ref.seq;
+    return APPLY_SKIPPED;
+}
+
 static int apply_batch(struct worker *w, const struct sluice_batch *b)
 {
     struct sl_pipeline *pl = w->pl;
-    int st = call_with_retry(w, "apply", NULL, b);
+    int st = apply_whole(w, &b);
     if (st == APPLY_OK) {
         tally_applied(w, b->events, b->nevents);
         return APPLY_OK;
@@ -734,15 +1137,22 @@ static int handle_message(struct worker *w, const struct sluice_message *msg)
     struct sl_pipeline *pl = w->pl;
     char err[512];
     int kind = sl_wire_kind(msg->data, msg->len);
+    const void *data = msg->data;
+    size_t len = msg->len;
+    void *blob = NULL;
+    size_t blob_len = 0;
     if (kind == SL_WIRE_SPILL_REF) {
-        /* claim check: fetch from the spill store (not wired up yet) */
-        fail(pl, "partition %u: a spilled-batch reference arrived, but this sluice has no "
-                 "spill store configured for the profile",
-             w->part);
-        return APPLY_GAVE_UP;
+        int cst = claim_fetch(w, msg, &blob, &blob_len);
+        if (cst != APPLY_OK)
+            return cst;
+        data = blob;
+        len = blob_len;
+        kind = sl_wire_kind(data, len);
     }
-    if (kind != SL_WIRE_BATCH ||
-        sl_wire_decode(msg->data, msg->len, w->batch, err, sizeof err) != 0) {
+    int dst = kind == SL_WIRE_BATCH ? sl_wire_decode(data, len, w->batch, err, sizeof err) : -1;
+    if (blob)
+        spill_release(pl, blob, blob_len);
+    if (dst != 0) {
         if (kind != SL_WIRE_BATCH)
             snprintf(err, sizeof err, "not a sluice batch message");
         fail(pl, "partition %u: cannot decode a message from the transport (%zu bytes, attempt "
@@ -758,7 +1168,28 @@ static int handle_message(struct worker *w, const struct sluice_message *msg)
     tally_flush(w);
     if (st == APPLY_OK)
         sl_state_profile_success(pl->opts.state, pl->profile->name, sl_now_wall_us());
+    if ((st == APPLY_OK || st == APPLY_SKIPPED) && w->blob_id[0]) {
+        spill_del(pl, w->blob_id);
+        w->blob_id[0] = '\0';
+    }
     return st;
+}
+
+/* Worker thread, after an ack: what the transport still holds (metrics). */
+static void update_queue_depth(struct sl_pipeline *pl)
+{
+    const struct sluice_transport_ops *tops = sl_transport_ops(&pl->transport);
+    if (!tops->depth)
+        return;
+    size_t total = 0;
+    for (uint32_t p = 0; p < pl->nparts; p++)
+        total += tops->depth(pl->transport.inst, p);
+    atomic_store(&pl->queue_depth, total);
+}
+
+size_t sl_pipeline_queue_depth(struct sl_pipeline *pl)
+{
+    return sl_pipeline_finished(pl) ? 0 : atomic_load(&pl->queue_depth);
 }
 
 static void *worker_main(void *arg)
@@ -779,19 +1210,25 @@ static void *worker_main(void *arg)
             fail_instance(pl, &pl->transport, "consume");
             break;
         }
+        w->cur_msg = &msg;
+        w->msg_acked = false;
+        w->blob_id[0] = '\0';
         int rc = handle_message(w, &msg);
-        if (rc != APPLY_OK) {
+        w->cur_msg = NULL;
+        if (rc != APPLY_OK && rc != APPLY_SKIPPED) {
             /* not applied: leave it for redelivery (the next run replays it
              * from the checkpoint anyway) */
-            tops->nack(pl->transport.inst, &msg, 0);
+            if (!w->msg_acked)
+                tops->nack(pl->transport.inst, &msg, 0);
             break;
         }
         uint64_t seq = w->batch->pub.seq;
-        if (tops->ack(pl->transport.inst, &msg) != SLUICE_OK) {
+        if (!w->msg_acked && tops->ack(pl->transport.inst, &msg) != SLUICE_OK) {
             fail_instance(pl, &pl->transport, "ack");
             break;
         }
         mark_applied(w, seq);
+        update_queue_depth(pl);
     }
     return NULL;
 }
@@ -808,6 +1245,7 @@ struct sl_pipeline *sl_pipeline_new(const struct sl_config *cfg, const struct sl
     pl->nparts = profile->workers ? profile->workers : 1;
     pthread_mutex_init(&pl->lock, NULL);
     pthread_mutex_init(&pl->prepare_lock, NULL);
+    pthread_mutex_init(&pl->spill_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -916,6 +1354,79 @@ static int read_checkpoints(struct sl_pipeline *pl)
     }
 }
 
+/* ---- spill store setup -------------------------------------------------- */
+
+struct leftovers {
+    struct sl_pipeline *pl;
+    size_t removed;
+};
+
+static int leftover_cb(void *arg, const char *id)
+{
+    struct leftovers *l = arg;
+    if (sl_spill_ops(&l->pl->spill)->del(l->pl->spill.inst, id) == SLUICE_OK)
+        l->removed++;
+    return 0;
+}
+
+/* Load and start the profile's spill store: the one it names, or spill-fs
+ * when that plugin is installed. 0, or -1 (the profile failed). */
+static int setup_spill(struct sl_pipeline *pl)
+{
+    const struct sl_profile *p = pl->profile;
+    struct sl_err err;
+    const char *name = p->spill.name ? p->spill.name : "fs";
+    if (sl_plugin_load(pl->opts.plugin_dir, SLUICE_KIND_SPILL, name, &pl->spill_loaded,
+                       &err) != 0) {
+        if (p->spill.name) {
+            fail(pl, "%s", err.msg);
+            return -1;
+        }
+        sl_warn("profile \"%s\": no spill store (%s); batches wait for retries in memory and "
+                "batches above the transport's limit fail",
+                p->name, err.msg);
+        return 0;
+    }
+    pl->spill_is_loaded = true;
+    struct sl_ctx_hooks hooks = {.arg = pl,
+                                 .stopping = hook_source_stopping,
+                                 .wait = hook_source_wait,
+                                 .counter_add = hook_counter_add};
+    if (init_instance(pl, &pl->spill, &pl->spill_loaded, &p->spill, 0, &hooks) != 0)
+        return -1;
+    pl->spill_inited = true;
+    if (start_with_retry(pl, &pl->spill, "spill start") != 0)
+        return -1;
+    /* blobs of an earlier run: their batches are after the target's
+     * checkpoint, so the source sends them again */
+    struct leftovers l = {.pl = pl};
+    if (sl_spill_ops(&pl->spill)->list(pl->spill.inst, leftover_cb, &l) != SLUICE_OK) {
+        fail_instance(pl, &pl->spill, "list");
+        return -1;
+    }
+    if (l.removed) {
+        sl_info("profile \"%s\": removed %zu spill blobs left by an earlier run; their batches "
+                "are replayed from the target's checkpoint",
+                p->name, l.removed);
+        count(pl, NULL, "spill_leftovers_removed", (int64_t)l.removed);
+    }
+    return 0;
+}
+
+static void teardown_spill(struct sl_pipeline *pl)
+{
+    if (pl->spill_inited) {
+        if (pl->spill.started)
+            sl_instance_stop(&pl->spill);
+        sl_instance_destroy(&pl->spill);
+        pl->spill_inited = false;
+    }
+    if (pl->spill_is_loaded) {
+        sl_plugin_unload(&pl->spill_loaded);
+        pl->spill_is_loaded = false;
+    }
+}
+
 static int setup(struct sl_pipeline *pl)
 {
     const struct sl_profile *p = pl->profile;
@@ -967,6 +1478,8 @@ static int setup(struct sl_pipeline *pl)
     if (start_with_retry(pl, &pl->transport, "transport start") != 0)
         return -1;
     pl->max_message = sl_transport_ops(&pl->transport)->max_message_size(pl->transport.inst);
+    if (setup_spill(pl) != 0)
+        return -1;
     for (uint32_t i = 0; i < pl->nparts; i++)
         if (start_with_retry(pl, &pl->workers[i].sink, "sink start") != 0)
             return -1;
@@ -1004,6 +1517,7 @@ static void teardown(struct sl_pipeline *pl)
         sl_instance_destroy(&pl->transport);
         pl->transport_inited = false;
     }
+    teardown_spill(pl);
     for (int i = 0; i < 3; i++) {
         if (pl->is_loaded[i])
             sl_plugin_unload(&pl->loaded[i]);
@@ -1130,6 +1644,7 @@ void sl_pipeline_free(struct sl_pipeline *pl)
         if (pl->workers[i].batch)
             sl_batch_free(pl->workers[i].batch);
         sl_buf_free(&pl->workers[i].text);
+        sl_buf_free(&pl->workers[i].parked_ids);
     }
     free(pl->workers);
     free(pl->applied);
@@ -1137,6 +1652,8 @@ void sl_pipeline_free(struct sl_pipeline *pl)
     free(pl->prepared);
     free(pl->event_part);
     sl_buf_free(&pl->msg);
+    sl_buf_free(&pl->ref_msg);
+    pthread_mutex_destroy(&pl->spill_lock);
     free(pl->plugin_state_dir);
     pthread_cond_destroy(&pl->cond);
     pthread_mutex_destroy(&pl->prepare_lock);

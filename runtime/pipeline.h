@@ -18,6 +18,7 @@
 #define SL_PIPELINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -59,5 +60,8 @@ const char *sl_pipeline_name(const struct sl_pipeline *pl);
 /* Wall time the run took so far / in total, microseconds. */
 uint64_t sl_pipeline_elapsed_us(const struct sl_pipeline *pl);
 void sl_pipeline_free(struct sl_pipeline *pl);
+/* Transport messages waiting in all partitions, as last seen by the workers
+ * (0 once finished). Any thread. */
+size_t sl_pipeline_queue_depth(struct sl_pipeline *pl);
 
 #endif

@@ -50,6 +50,14 @@ static const char *const schema_v1 =
     "  op TEXT, position TEXT, sync_time_us INTEGER, error TEXT);"
     "CREATE INDEX IF NOT EXISTS failed_records_profile ON failed_records (profile);";
 
+/* v2: the administrator's lifecycle decision and set-not-added values */
+static const char *const schema_v2 =
+    "ALTER TABLE profiles ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE profiles ADD COLUMN admin_us INTEGER;"
+    "CREATE TABLE IF NOT EXISTS gauges ("
+    "  profile TEXT NOT NULL, entity TEXT NOT NULL, name TEXT NOT NULL,"
+    "  value INTEGER NOT NULL, updated_us INTEGER, PRIMARY KEY (profile, entity, name));";
+
 static uint64_t hash_str(uint64_t h, const char *s)
 {
     for (; *s; s++)
@@ -117,7 +125,17 @@ static int migrate(struct sl_state *st, struct sl_err *err)
         if (exec_sql(st, "COMMIT", err) != 0)
             goto out;
     }
-    /* later versions: if (version < 2) { ... PRAGMA user_version = 2 } */
+    if (version < 2) {
+        if (exec_sql(st, "BEGIN IMMEDIATE", err) != 0)
+            goto out;
+        if (exec_sql(st, schema_v2, err) != 0 || exec_sql(st, "PRAGMA user_version = 2", err) != 0) {
+            exec_sql(st, "ROLLBACK", NULL);
+            goto out;
+        }
+        if (exec_sql(st, "COMMIT", err) != 0)
+            goto out;
+    }
+    /* later versions: if (version < 3) { ... PRAGMA user_version = 3 } */
     rc = 0;
 out:
     if (rc != 0 && !err->msg[0])
@@ -411,6 +429,89 @@ out:
     return rc;
 }
 
+int sl_state_failed_list(struct sl_state *st, const char *profile, sl_state_failed_cb cb,
+                         void *arg)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1, step;
+    pthread_mutex_lock(&st->lock);
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, profile, entity, record_id, op, position, sync_time_us, "
+                           "error FROM failed_records WHERE profile = ? ORDER BY id",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(stmt, 1, profile, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct sl_failed_record r = {
+            .profile = (const char *)sqlite3_column_text(stmt, 1),
+            .entity = (const char *)sqlite3_column_text(stmt, 2),
+            .record_id = (const char *)sqlite3_column_text(stmt, 3),
+            .op = (const char *)sqlite3_column_text(stmt, 4),
+            .position = (const char *)sqlite3_column_text(stmt, 5),
+            .sync_time_us = sqlite3_column_int64(stmt, 6),
+            .error = (const char *)sqlite3_column_text(stmt, 7),
+        };
+        if (cb(arg, sqlite3_column_int64(stmt, 0), &r) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    if (step != SQLITE_DONE)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0)
+        sl_error("state store %s: cannot read the failed records of profile \"%s\": %s",
+                 st->path, profile, sqlite3_errmsg(st->db));
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int sl_state_failed_delete(struct sl_state *st, int64_t id)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    pthread_mutex_lock(&st->lock);
+    if (sqlite3_prepare_v2(st->db, "DELETE FROM failed_records WHERE id = ?", -1, &stmt,
+                           NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(stmt, 1, id);
+    if (sqlite3_step(stmt) != SQLITE_DONE)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0)
+        sl_error("state store %s: cannot remove failed record %lld: %s", st->path, (long long)id,
+                 sqlite3_errmsg(st->db));
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int sl_state_failed_clear(struct sl_state *st, const char *profile, int64_t *removed)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    *removed = 0;
+    pthread_mutex_lock(&st->lock);
+    if (sqlite3_prepare_v2(st->db, "DELETE FROM failed_records WHERE profile = ?", -1, &stmt,
+                           NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(stmt, 1, profile, -1, SQLITE_STATIC);
+    if (sqlite3_step(stmt) != SQLITE_DONE)
+        goto out;
+    *removed = sqlite3_changes(st->db);
+    rc = 0;
+out:
+    if (rc != 0)
+        sl_error("state store %s: cannot clear the failed records of profile \"%s\": %s",
+                 st->path, profile, sqlite3_errmsg(st->db));
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
 int sl_state_profiles(struct sl_state *st, sl_state_profile_cb cb, void *arg)
 {
     sqlite3_stmt *stmt = NULL;
@@ -467,4 +568,163 @@ out:
     sqlite3_finalize(stmt);
     pthread_mutex_unlock(&st->lock);
     return rc;
+}
+
+/* ---- lifecycle and gauges ------------------------------------------------- */
+
+const char *sl_admin_name(int admin)
+{
+    static const char *const names[] = {"none", "disabled", "deleted"};
+    return admin >= 0 && admin <= SL_ADMIN_DELETED ? names[admin] : "none";
+}
+
+int sl_state_admin_set(struct sl_state *st, const char *profile, int admin)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    pthread_mutex_lock(&st->lock);
+    if (sqlite3_prepare_v2(st->db,
+                           "INSERT INTO profiles (name, enabled, admin, admin_us, updated_us) "
+                           "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO UPDATE SET "
+                           "admin = excluded.admin, admin_us = excluded.admin_us",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(stmt, 1, profile, -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 2, admin == SL_ADMIN_NONE);
+    sqlite3_bind_int(stmt, 3, admin);
+    sqlite3_bind_int64(stmt, 4, sl_now_wall_us());
+    if (sqlite3_step(stmt) != SQLITE_DONE)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0)
+        sl_error("state store %s: cannot record that profile \"%s\" is %s: %s", st->path,
+                 profile, sl_admin_name(admin), sqlite3_errmsg(st->db));
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int sl_state_admin_get(struct sl_state *st, const char *profile, int64_t *since_us)
+{
+    sqlite3_stmt *stmt = NULL;
+    int admin = SL_ADMIN_NONE;
+    if (since_us)
+        *since_us = 0;
+    pthread_mutex_lock(&st->lock);
+    if (sqlite3_prepare_v2(st->db, "SELECT admin, admin_us FROM profiles WHERE name = ?", -1,
+                           &stmt, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(stmt, 1, profile, -1, SQLITE_STATIC);
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        admin = sqlite3_column_int(stmt, 0);
+        if (since_us)
+            *since_us = sqlite3_column_int64(stmt, 1);
+    }
+out:
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return admin;
+}
+
+int sl_state_gauge_set(struct sl_state *st, const char *profile, const char *entity,
+                       const char *name, int64_t value)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    pthread_mutex_lock(&st->lock);
+    if (sqlite3_prepare_v2(st->db,
+                           "INSERT INTO gauges (profile, entity, name, value, updated_us) "
+                           "VALUES (?,?,?,?,?) ON CONFLICT (profile, entity, name) DO UPDATE "
+                           "SET value = excluded.value, updated_us = excluded.updated_us",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(stmt, 1, profile, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, entity ? entity : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 4, value);
+    sqlite3_bind_int64(stmt, 5, sl_now_wall_us());
+    if (sqlite3_step(stmt) != SQLITE_DONE)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0)
+        sl_warn("state store %s: cannot record %s of profile \"%s\": %s", st->path, name,
+                profile, sqlite3_errmsg(st->db));
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int sl_state_gauges(struct sl_state *st, const char *profile, sl_state_counter_cb cb, void *arg)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1, step;
+    pthread_mutex_lock(&st->lock);
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT entity, name, value FROM gauges WHERE profile = ? "
+                           "ORDER BY entity, name",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(stmt, 1, profile, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+        cb(arg, (const char *)sqlite3_column_text(stmt, 0),
+           (const char *)sqlite3_column_text(stmt, 1), sqlite3_column_int64(stmt, 2));
+    if (step != SQLITE_DONE)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0)
+        sl_error("state store %s: cannot read gauges: %s", st->path, sqlite3_errmsg(st->db));
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int sl_state_profile_forget(struct sl_state *st, const char *profile, int64_t *failed_removed)
+{
+    static const char *const deletes[] = {"DELETE FROM failed_records WHERE profile = ?",
+                                          "DELETE FROM counters WHERE profile = ?",
+                                          "DELETE FROM gauges WHERE profile = ?"};
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    bool began = false;
+    *failed_removed = 0;
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; i < COUNTER_BUCKETS; i++)
+        for (struct counter *c = st->buckets[i]; c; c = c->next)
+            if (strcmp(c->profile, profile) == 0)
+                c->pending = c->run_total = 0;
+    if (exec_sql(st, "BEGIN IMMEDIATE", NULL) != 0)
+        goto out;
+    began = true;
+    for (size_t i = 0; i < sizeof deletes / sizeof deletes[0]; i++) {
+        if (sqlite3_prepare_v2(st->db, deletes[i], -1, &stmt, NULL) != SQLITE_OK)
+            goto out;
+        sqlite3_bind_text(stmt, 1, profile, -1, SQLITE_STATIC);
+        if (sqlite3_step(stmt) != SQLITE_DONE)
+            goto out;
+        if (i == 0)
+            *failed_removed = sqlite3_changes(st->db);
+        sqlite3_finalize(stmt);
+        stmt = NULL;
+    }
+    if (exec_sql(st, "COMMIT", NULL) != 0)
+        goto out;
+    began = false;
+    rc = 0;
+out:
+    if (rc != 0)
+        sl_error("state store %s: cannot forget profile \"%s\": %s", st->path, profile,
+                 sqlite3_errmsg(st->db));
+    sqlite3_finalize(stmt);
+    if (began)
+        exec_sql(st, "ROLLBACK", NULL);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+const char *sl_state_path(const struct sl_state *st)
+{
+    return st->path;
 }

@@ -25,7 +25,7 @@
 
 #include "config.h"
 
-#define SL_STATE_SCHEMA_VERSION 1
+#define SL_STATE_SCHEMA_VERSION 2 /* 2: profiles.admin, gauges */
 #define SL_STATE_FILE "state.db"
 
 struct sl_state;
@@ -71,6 +71,17 @@ struct sl_failed_record {
 };
 int sl_state_failed_add(struct sl_state *st, const struct sl_failed_record *r);
 int sl_state_failed_count(struct sl_state *st, const char *profile, int64_t *count);
+/* Every failed record of a profile, oldest first (id is the row's key for
+ * sl_state_failed_delete). The record's strings are valid during the call
+ * only. cb returns non-zero to stop. The store's lock is held during the
+ * walk: cb must not call the state store (collect, then act). 0 or -1. */
+typedef int (*sl_state_failed_cb)(void *arg, int64_t id, const struct sl_failed_record *r);
+int sl_state_failed_list(struct sl_state *st, const char *profile, sl_state_failed_cb cb,
+                         void *arg);
+/* Remove one failed record (resynced). 0 or -1. */
+int sl_state_failed_delete(struct sl_state *st, int64_t id);
+/* Remove every failed record of a profile; *removed how many. 0 or -1. */
+int sl_state_failed_clear(struct sl_state *st, const char *profile, int64_t *removed);
 
 /* ---- reading (status) ---------------------------------------------------- */
 
@@ -88,5 +99,30 @@ int sl_state_profiles(struct sl_state *st, sl_state_profile_cb cb, void *arg);
 /* Stored counters of a profile, by entity then name. 0 or -1. */
 int sl_state_counters(struct sl_state *st, const char *profile, sl_state_counter_cb cb,
                       void *arg);
+
+/* ---- lifecycle and gauges (operations: profile_cmd.c, metrics.c) ---------- */
+
+/* The administrator's decision about a profile, kept across restarts and
+ * stronger than the drop-in: SL_ADMIN_NONE follows `enabled` in the config. */
+enum sl_admin { SL_ADMIN_NONE = 0, SL_ADMIN_DISABLED = 1, SL_ADMIN_DELETED = 2 };
+const char *sl_admin_name(int admin); /* "none", "disabled", "deleted" */
+int sl_state_admin_set(struct sl_state *st, const char *profile, int admin);
+/* SL_ADMIN_* (NONE when the store has no row); *since_us when it was set. */
+int sl_state_admin_get(struct sl_state *st, const char *profile, int64_t *since_us);
+
+/* A value that is set, not added (estimate of rows, queue depth). Writes
+ * through; callers throttle. entity NULL or "" is the profile level. */
+int sl_state_gauge_set(struct sl_state *st, const char *profile, const char *entity,
+                       const char *name, int64_t value);
+int sl_state_gauges(struct sl_state *st, const char *profile, sl_state_counter_cb cb,
+                    void *arg);
+
+/* Forget a deleted profile: its counters (also those not yet flushed),
+ * gauges and failed-record log. The profiles row stays (admin = deleted).
+ * *failed_removed: how many failed records went. 0 or -1. */
+int sl_state_profile_forget(struct sl_state *st, const char *profile, int64_t *failed_removed);
+
+/* The database file (for uninstall's listing). */
+const char *sl_state_path(const struct sl_state *st);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "state.h"
 #include "util.h"
@@ -223,6 +224,9 @@ int sl_cmd_status(const char *conf, bool json)
         sl_error("%s", err.msg);
         goto out;
     }
+    /* a running service writes what it counted first, so that this is current */
+    char flush_msg[256];
+    sl_control_call(cfg.control_socket, "flush", NULL, 5000, flush_msg, sizeof flush_msg);
     /* configured profiles first (so a never-run one shows), then whatever
      * the store remembers (a profile since removed from conf.d) */
     for (size_t i = 0; i < cfg.nprofiles; i++)

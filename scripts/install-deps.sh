@@ -17,6 +17,7 @@ packages=(
     libcsv-dev         # CSV input (RFC 4180)
     libsqlite3-dev     # state store
     libssl-dev         # spill-store encryption (OpenSSL EVP)
+    libmicrohttpd-dev  # metrics endpoint (Prometheus text over HTTP)
     libpq-dev          # sink-pg / source-pg (libpq)
     libmariadb-dev     # sink-mysql (MariaDB Connector/C, MySQL compatible)
     unixodbc-dev unixodbc      # sink-odbc (unixODBC driver manager)
@@ -28,6 +29,8 @@ packages=(
     mariadb-server mariadb-client  # real MariaDB started by the tests on loopback
     odbc-postgresql odbc-mariadb   # ODBC drivers for the conformance suite
     sqlite3            # inspecting state stores and SQLite targets
+    python3-prometheus-client  # the metrics test parses the scrape with it
+    dpkg-dev           # cpack -G DEB (dpkg-shlibdeps) in the package test
     python3            # sample-data generator
     util-linux procps psmisc time bc  # runuser, pkill, /usr/bin/time (peak RSS), bc (bench ratios)
 )
