@@ -45,7 +45,7 @@ struct sl_profile {
     uint64_t batch_bytes; /* batch_bytes: bytes per batch (default 8 MiB) */
     uint32_t batch_linger_ms; /* wait at most this long to fill a batch (default 200) */
     uint32_t workers;     /* apply workers = partitions (default 2) */
-    uint32_t queue_depth; /* transport-memory capacity per partition, in batches (default 4) */
+    uint32_t queue_depth; /* batches in flight (published, not yet applied everywhere), default 4 */
     int retry_count;      /* 0..20, default 12 */
     int retry_interval_s; /* 0..3600, default 5 */
     char *target_schema;  /* NULL: the sink's default */

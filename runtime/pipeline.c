@@ -347,6 +347,28 @@ static int publish_message(struct sl_pipeline *pl, uint32_t part, const struct s
     }
 }
 
+static bool room_or_stopping(struct sl_pipeline *pl)
+{
+    return pl->ring_count < pl->profile->queue_depth || source_stopping(pl);
+}
+
+/* queue_depth: at most that many batches in flight (published, not yet
+ * applied by every partition), whatever the transport itself buffers, so
+ * memory stays bounded with any transport. 0, or -1 when stopping. */
+static int wait_for_room(struct sl_pipeline *pl)
+{
+    pthread_mutex_lock(&pl->lock);
+    while (!room_or_stopping(pl)) {
+        struct timespec ts;
+        uint64_t deadline = sl_now_mono_us() + 200000u;
+        ts.tv_sec = (time_t)(deadline / 1000000u);
+        ts.tv_nsec = (long)(deadline % 1000000u) * 1000;
+        pthread_cond_timedwait(&pl->cond, &pl->lock, &ts);
+    }
+    pthread_mutex_unlock(&pl->lock);
+    return source_stopping(pl) ? -1 : 0;
+}
+
 static int hook_emit(void *arg, struct sl_batch *b)
 {
     struct sl_pipeline *pl = arg;
@@ -358,6 +380,8 @@ static int hook_emit(void *arg, struct sl_batch *b)
         pl->cap_event_part = pub->nevents * 2;
         pl->event_part = sl_xrealloc(pl->event_part, pl->cap_event_part * sizeof *pl->event_part);
     }
+    if (wait_for_room(pl) != 0)
+        goto out;
     pub->seq = ++pl->next_seq;
     const struct sluice_entity *run_entity = NULL;
     int64_t run_reads = 0;
