@@ -1,9 +1,10 @@
 /*
  * mysql_sink.c - the MySQL/MariaDB sink (MariaDB Connector/C): prepare (DDL
  * through the shared dialect layer), apply (prepared statements with array
- * binding: one round trip per run of rows), version-guarded upsert,
- * tombstones, delete log and the checkpoint, all in one InnoDB transaction
- * per batch. See docs/sink-mysql.md.
+ * binding: one round trip per run of rows; snapshot runs through LOAD DATA
+ * LOCAL INFILE fed from memory), version-guarded upsert, tombstones, delete
+ * log and the checkpoint, all in one InnoDB transaction per batch. See
+ * docs/sink-mysql.md.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #define RUN_MAX_ROWS 1000        /* rows per array execution */
 #define RUN_MAX_BYTES (4u << 20) /* and bytes, well under max_allowed_packet */
 #define STMT_CACHE 32
+#define LOAD_MIN_ROWS 2 /* shortest run of snapshot rows worth a LOAD DATA */
 
 struct my_sink_config {
     const char *host;
@@ -32,6 +34,7 @@ struct my_sink_config {
     const char *ssl_ca;
     int64_t connect_timeout;
     bool bulk;
+    bool load_data;
 };
 
 static const struct sluice_config_item my_sink_config_items[] = {
@@ -54,6 +57,9 @@ static const struct sluice_config_item my_sink_config_items[] = {
      offsetof(struct my_sink_config, connect_timeout), "seconds to wait for a connection"},
     {"bulk", SLUICE_CFG_BOOL, 0, "true", offsetof(struct my_sink_config, bulk),
      "send runs of rows as one array-bound execution when the server supports it (MariaDB)"},
+    {"load_data", SLUICE_CFG_BOOL, 0, "true", offsetof(struct my_sink_config, load_data),
+     "initial sync: write runs of snapshot rows with LOAD DATA LOCAL INFILE fed from memory "
+     "(needs local_infile=ON on the server; falls back to the upsert otherwise)"},
 };
 
 enum ssl_mode { SSL_DISABLE, SSL_REQUIRE, SSL_VERIFY };
@@ -90,13 +96,14 @@ struct my_sink {
     char *hostname, *user, *password, *database, *ssl_ca;
     unsigned port, timeout;
     enum ssl_mode ssl;
-    bool bulk;
+    bool bulk, load_data;
     char *profile, *schema, *prefix;
     bool delete_log;
     char target[512]; /* "MariaDB/MySQL 127.0.0.1:3306/db user u" for messages */
 
     MYSQL *conn;
     bool can_bulk;
+    bool can_load; /* LOAD DATA LOCAL works on this connection (until it fails to) */
     bool meta_ready;
     struct stmt_slot stmts[STMT_CACHE];
     unsigned stmt_next;
@@ -106,6 +113,11 @@ struct my_sink {
     uint8_t *include;
     size_t cap_include;
     int64_t nulled; /* values the target cannot hold, written as NULL, this batch */
+
+    /* the in-memory file a LOAD DATA LOCAL reads (only while load_active) */
+    struct sluice_sql_buf load;
+    size_t load_pos;
+    bool load_active;
 };
 
 /* ---- errors ------------------------------------------------------------------- */
@@ -240,6 +252,7 @@ static void my_sink_free(struct my_sink *s)
     sluice_sql_buf_free(&s->data);
     sluice_sql_buf_free(&s->keys);
     sluice_sql_buf_free(&s->scratch);
+    sluice_sql_buf_free(&s->load);
     free(s->run.index);
     free(s->run.off);
     free(s->run.len);
@@ -310,6 +323,7 @@ static int my_sink_init(const struct sluice_host *host, struct sluice_ctx *ctx,
     s->timeout = (unsigned)cfg->connect_timeout;
     s->ssl = ssl;
     s->bulk = cfg->bulk;
+    s->load_data = cfg->load_data;
     s->profile = strdup(args->profile ? args->profile : "");
     s->schema = strdup(args->target_schema && *args->target_schema ? args->target_schema
                                                                       : cfg->database);
@@ -330,6 +344,47 @@ out:
     return rc;
 }
 
+/* ---- LOAD DATA LOCAL from memory ------------------------------------------------------ */
+
+/* The name the LOAD DATA statement asks for; the handler serves nothing else,
+ * so the server can never make the client read a local file. */
+#define LOAD_NAME "sluice-snapshot-rows"
+
+static int infile_init(void **ptr, const char *filename, void *userdata)
+{
+    struct my_sink *s = userdata;
+    *ptr = s;
+    if (!s->load_active || strcmp(filename, LOAD_NAME) != 0)
+        return 1; /* refused: not a load this sink started */
+    s->load_pos = 0;
+    return 0;
+}
+
+static int infile_read(void *ptr, char *buf, unsigned int buf_len)
+{
+    struct my_sink *s = ptr;
+    if (!s->load_active)
+        return -1;
+    size_t n = s->load.len - s->load_pos;
+    if (n > buf_len)
+        n = buf_len;
+    memcpy(buf, s->load.data + s->load_pos, n);
+    s->load_pos += n;
+    return (int)n;
+}
+
+static void infile_end(void *ptr)
+{
+    (void)ptr;
+}
+
+static int infile_error(void *ptr, char *msg, unsigned int msg_len)
+{
+    (void)ptr;
+    snprintf(msg, msg_len, "sink-mysql serves only its own in-memory rows to LOAD DATA LOCAL");
+    return CR_UNKNOWN_ERROR;
+}
+
 static int my_connect(struct my_sink *s)
 {
     int rc = SLUICE_ERR;
@@ -340,6 +395,12 @@ static int my_connect(struct my_sink *s)
     }
     mysql_options(s->conn, MYSQL_OPT_CONNECT_TIMEOUT, &s->timeout);
     mysql_options(s->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (s->load_data) {
+        unsigned int on = 1;
+        mysql_options(s->conn, MYSQL_OPT_LOCAL_INFILE, &on);
+        mysql_set_local_infile_handler(s->conn, infile_init, infile_read, infile_end,
+                                       infile_error, s);
+    }
     if (s->ssl != SSL_DISABLE) {
         my_bool yes = 1, verify = s->ssl == SSL_VERIFY;
         mysql_options(s->conn, MYSQL_OPT_SSL_ENFORCE, &yes);
@@ -367,6 +428,7 @@ static int my_connect(struct my_sink *s)
         s->conn = NULL;
         return rc;
     }
+    s->can_load = s->load_data;
     s->can_bulk = false;
     if (s->bulk) {
         unsigned long ext = 0;
@@ -945,6 +1007,157 @@ static int add_upsert(struct my_sink *s, const struct sluice_batch *batch, size_
     return SLUICE_OK;
 }
 
+/* ---- apply: snapshot fast path ------------------------------------------------------ */
+
+static bool load_special(char c)
+{
+    return c == '\\' || c == '\t' || c == '\n' || c == '\0';
+}
+
+/* Escape what was appended to s->load since mark for FIELDS TERMINATED BY '\t'
+ * ESCAPED BY '\\' LINES TERMINATED BY '\n' (most values need nothing). */
+static void load_escape_from(struct my_sink *s, size_t mark)
+{
+    struct sluice_sql_buf *b = &s->load;
+    size_t i = mark;
+    if (b->failed)
+        return;
+    while (i < b->len && !load_special(b->data[i]))
+        i++;
+    if (i == b->len)
+        return;
+    sluice_sql_buf_reset(&s->scratch);
+    sluice_sql_buf_append(&s->scratch, b->data + i, b->len - i);
+    if (s->scratch.failed) {
+        b->failed = true;
+        return;
+    }
+    b->len = i;
+    b->data[i] = '\0';
+    size_t from = 0;
+    for (size_t k = 0; k < s->scratch.len; k++) {
+        char c = s->scratch.data[k];
+        if (!load_special(c))
+            continue;
+        sluice_sql_buf_append(b, s->scratch.data + from, k - from);
+        sluice_sql_buf_putc(b, '\\');
+        sluice_sql_buf_putc(b, c == '\t' ? 't' : c == '\n' ? 'n' : c == '\0' ? '0' : '\\');
+        from = k + 1;
+    }
+    sluice_sql_buf_append(b, s->scratch.data + from, s->scratch.len - from);
+}
+
+/* errors that mean LOAD DATA LOCAL cannot work on this connection */
+static bool load_unavailable(unsigned e)
+{
+    return e == ER_NOT_ALLOWED_COMMAND || e == 4166 /* capability disabled */ ||
+           (e >= CR_MIN_ERROR && e <= CR_MAX_ERROR);
+}
+
+/*
+ * Snapshot fast path: events lo..hi-1 are READs of one entity that has no
+ * tombstones, so they can be loaded straight into the target with LOAD DATA
+ * LOCAL INFILE, fed from memory, inside a savepoint. With LOCAL the server
+ * skips duplicate keys and bad values with warnings instead of failing: if
+ * it stored fewer rows than sent, or warned at all (a replay met existing
+ * rows, or a value did not fit), roll back to the savepoint and leave the
+ * run to the guarded upsert (*done false), which decides row by row.
+ */
+static int apply_load(struct my_sink *s, const struct sluice_batch *batch, size_t lo, size_t hi,
+                      size_t *failed, bool *done)
+{
+    const struct sluice_entity *e = batch->events[lo].entity;
+    struct sluice_sql_table t = table_of(s, e);
+    int64_t nulled = s->nulled;
+    int rc = SLUICE_OK;
+
+    *done = false;
+    sluice_sql_buf_reset(&s->load);
+    for (size_t i = lo; i < hi; i++) {
+        const struct sluice_event *ev = &batch->events[i];
+        for (uint32_t c = 0; c < e->ncolumns; c++) {
+            const struct sluice_value *v = &ev->values[c];
+            size_t mark = s->load.len;
+            int vr = v->state == SLUICE_PRESENT
+                         ? sluice_sql_value_text(&s->load, D, &e->columns[c], v)
+                         : 1;
+            if (vr < 0) {
+                s->host->set_error(s->ctx, "entity \"%s\": event %zu, column \"%s\": the "
+                                           "value is not a valid %s",
+                                   e->name, i, e->columns[c].name,
+                                   sluice_type_name(e->columns[c].type));
+                *failed = i;
+                rc = SLUICE_ERR;
+                goto out;
+            }
+            if (vr == 1) {
+                if (v->state == SLUICE_PRESENT)
+                    s->nulled++;
+                if (!s->load.failed)
+                    s->load.len = mark;
+                sluice_sql_buf_puts(&s->load, "\\N");
+            } else {
+                load_escape_from(s, mark);
+            }
+            sluice_sql_buf_putc(&s->load, '\t');
+        }
+        sluice_sql_buf_printf(&s->load, "%" PRIu64 "\n", ev->version);
+    }
+    sluice_sql_buf_reset(&s->sql);
+    sluice_sql_buf_puts(&s->sql, "LOAD DATA LOCAL INFILE '" LOAD_NAME "' INTO TABLE ");
+    sluice_sql_table_name(&s->sql, D, &t);
+    sluice_sql_buf_puts(&s->sql, " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' "
+                                 "ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (");
+    for (uint32_t c = 0; c < e->ncolumns; c++) {
+        sluice_sql_ident(&s->sql, D, e->columns[c].name);
+        sluice_sql_buf_puts(&s->sql, ", ");
+    }
+    sluice_sql_ident(&s->sql, D, SLUICE_SQL_COL_VERSION);
+    sluice_sql_buf_puts(&s->sql, ") SET ");
+    sluice_sql_ident(&s->sql, D, SLUICE_SQL_COL_FIRST_SYNC);
+    sluice_sql_buf_printf(&s->sql, " = %s, ", sluice_sql_now(D));
+    sluice_sql_ident(&s->sql, D, SLUICE_SQL_COL_LAST_SYNC);
+    sluice_sql_buf_printf(&s->sql, " = %s", sluice_sql_now(D));
+    if (s->sql.failed || s->load.failed) {
+        rc = my_oom(s);
+        goto out;
+    }
+    rc = my_query(s, "SAVEPOINT sluice_load", "savepoint", e->name);
+    if (rc != SLUICE_OK)
+        goto out;
+    s->load_active = true;
+    int q = mysql_real_query(s->conn, s->sql.data, s->sql.len);
+    s->load_active = false;
+    if (q != 0) {
+        unsigned eno = mysql_errno(s->conn);
+        if (errno_transient(eno)) {
+            rc = my_fail(s, "LOAD DATA", e->name);
+            goto out;
+        }
+        if (load_unavailable(eno)) {
+            char clean[512];
+            scrub(clean, sizeof(clean), mysql_error(s->conn));
+            s->host->log(s->ctx, SLUICE_LOG_WARN,
+                         "entity \"%s\": LOAD DATA LOCAL INFILE is not available on %s (%s, "
+                         "error %u): initial sync continues with the slower upsert on this "
+                         "connection; set local_infile=ON on the server, or load_data = false "
+                         "to silence this", e->name, s->target, clean, eno);
+            s->can_load = false;
+        }
+    } else {
+        uint64_t stored = mysql_affected_rows(s->conn);
+        *done = stored == (uint64_t)(hi - lo) && mysql_warning_count(s->conn) == 0;
+    }
+    rc = my_query(s, *done ? "RELEASE SAVEPOINT sluice_load" : "ROLLBACK TO SAVEPOINT sluice_load",
+                  "savepoint", e->name);
+    if (rc != SLUICE_OK)
+        *done = false;
+out:
+    if (!*done)
+        s->nulled = nulled;
+    return rc;
+}
+
 /* A delete: guarded DELETE, tombstone (keeps the larger version), delete log
  * when a row went away. */
 static int apply_delete(struct my_sink *s, const struct sluice_batch *batch, size_t i,
@@ -1071,7 +1284,7 @@ static int my_sink_apply(void *inst, const struct sluice_batch *batch, size_t *f
 {
     struct my_sink *s = inst;
     struct tomb_state ts[16];
-    size_t nts = 0;
+    size_t nts = 0, plain_until = 0; /* events below plain_until: no LOAD DATA */
     int rc;
 
     *failed = SIZE_MAX;
@@ -1115,7 +1328,26 @@ static int my_sink_apply(void *inst, const struct sluice_batch *batch, size_t *f
                 rc = apply_delete(s, batch, i, failed);
             if (t)
                 t->tomb = true;
-        } else {
+            continue;
+        }
+        if (ev->op == SLUICE_OP_READ && !tomb && s->can_load && i >= plain_until) {
+            size_t hi = i + 1;
+            while (hi < batch->nevents && batch->events[hi].op == SLUICE_OP_READ &&
+                   batch->events[hi].entity == e)
+                hi++;
+            if (hi - i >= LOAD_MIN_ROWS) {
+                bool done = false;
+                rc = run_flush(s, failed);
+                if (rc == SLUICE_OK)
+                    rc = apply_load(s, batch, i, hi, failed, &done);
+                if (rc == SLUICE_OK && done) {
+                    i = hi - 1;
+                    continue;
+                }
+                plain_until = hi; /* the upsert decides row by row */
+            }
+        }
+        if (rc == SLUICE_OK) {
             rc = add_upsert(s, batch, i, tomb, failed);
         }
     }

@@ -2,8 +2,9 @@
  * odbc_sink.c - the ODBC sink (unixODBC): any target with an ODBC driver whose
  * DBMS the shared dialect layer knows (PostgreSQL, MySQL/MariaDB, SQLite,
  * Microsoft SQL Server), detected with SQLGetInfo(SQL_DBMS_NAME). Prepared,
- * version-guarded upserts, tombstones, delete log and the checkpoint in one
- * transaction per batch (SQL_AUTOCOMMIT_OFF). See docs/sink-odbc.md.
+ * version-guarded upserts (runs as parameter arrays where the driver can),
+ * tombstones, delete log and the checkpoint in one transaction per batch
+ * (SQL_AUTOCOMMIT_OFF). See docs/sink-odbc.md.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,6 +18,9 @@
 #include <sluice_sql/dialect.h>
 
 #define STMT_CACHE 32
+#define ARR_MAX_ROWS 1000         /* rows per parameter-array execution */
+#define ARR_MAX_BYTES (16u << 20) /* and bytes of column-wise buffers */
+#define ARR_FAILED 1000           /* internal: an array execution failed, redo row by row */
 #define MAX_PARAMS 1024
 
 struct odbc_sink_config {
@@ -50,6 +54,28 @@ struct stmt_slot {
     SQLHSTMT stmt;
 };
 
+/* The upserts of one pending parameter-array execution (one statement). */
+struct arr_run {
+    SQLHSTMT st;
+    const struct sluice_entity *e;
+    unsigned nparams;
+    size_t nrows;
+    size_t first; /* batch index of row 0 */
+    struct sluice_sql_buf sql;  /* the statement, to tell when the shape changes */
+    struct sluice_sql_buf data; /* the cells' bytes */
+    size_t *off;                /* nrows * nparams offsets into data */
+    SQLLEN *len;                /* nrows * nparams lengths, -1 = NULL */
+    size_t cap_off, cap_len;
+    bool binary[MAX_PARAMS];
+    SQLLEN width[MAX_PARAMS]; /* longest value per parameter (element size) */
+    size_t row_bytes;         /* sum of width */
+    /* column-wise binding, built at flush */
+    char *col;
+    SQLLEN *ind;
+    SQLUSMALLINT *status;
+    size_t cap_col, cap_ind, cap_status;
+};
+
 struct odbc_sink {
     const struct sluice_host *host;
     struct sluice_ctx *ctx;
@@ -75,6 +101,10 @@ struct odbc_sink {
     uint8_t *include;
     size_t cap_include;
     int64_t nulled;
+
+    struct arr_run run;
+    bool can_array;  /* parameter arrays work on this connection (until they fail to) */
+    bool arrays_now; /* use them in this pass over the batch */
 };
 
 /* ---- errors ------------------------------------------------------------------- */
@@ -148,6 +178,8 @@ static void odbc_disconnect(struct odbc_sink *s)
     s->dbc = NULL;
     s->connected = false;
     s->meta_ready = false;
+    s->run.st = NULL;
+    s->run.nrows = 0;
 }
 
 static void odbc_sink_free(struct odbc_sink *s)
@@ -171,6 +203,13 @@ static void odbc_sink_free(struct odbc_sink *s)
     sluice_sql_buf_free(&s->keys);
     sluice_sql_buf_free(&s->scratch);
     free(s->include);
+    sluice_sql_buf_free(&s->run.sql);
+    sluice_sql_buf_free(&s->run.data);
+    free(s->run.off);
+    free(s->run.len);
+    free(s->run.col);
+    free(s->run.ind);
+    free(s->run.status);
     free(s);
 }
 
@@ -459,6 +498,7 @@ static int odbc_connect(struct odbc_sink *s)
         goto out;
     }
     s->connected = true;
+    s->can_array = true;
     rc = detect_dialect(s);
     if (rc == SLUICE_OK && s->d == SLUICE_SQL_SQLITE && s->schema)
         rc = sqlite_attach(s); /* before autocommit off: no ATTACH inside a transaction */
@@ -874,6 +914,174 @@ static int upsert_sql(struct odbc_sink *s, const struct sluice_entity *e, const 
     return oom ? odbc_oom(s) : SLUICE_OK;
 }
 
+/* Execute the upsert st for one row (batch index i). */
+static int exec_row(struct odbc_sink *s, SQLHSTMT st, const struct sluice_entity *e,
+                    unsigned nparams, const char *const *vals, const SQLLEN *lens,
+                    const bool *binary, size_t i, size_t *failed)
+{
+    int rc = bind_params(s, st, nparams, vals, lens, binary, e->name);
+    if (rc != SLUICE_OK)
+        return rc;
+    SQLRETURN r = SQLExecute(st);
+    if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA) {
+        rc = odbc_fail(s, SQL_HANDLE_STMT, st, "write row", e->name);
+        if (rc == SLUICE_ERR)
+            *failed = i;
+        return rc;
+    }
+    SQLFreeStmt(st, SQL_CLOSE);
+    return SLUICE_OK;
+}
+
+/*
+ * Execute the pending run as one parameter array (column-wise binding,
+ * SQL_ATTR_PARAMSET_SIZE rows). Any row failing, or a driver that cannot do
+ * arrays, gives ARR_FAILED: the caller rolls back and redoes the batch row by
+ * row, which names the failing record exactly as before. A transient error
+ * (lost connection, deadlock) is SLUICE_RETRY as usual.
+ */
+static int run_flush(struct odbc_sink *s, size_t *failed)
+{
+    struct arr_run *r = &s->run;
+    size_t n = r->nrows;
+    SQLULEN processed = 0;
+    bool attrs = false;
+    int rc = SLUICE_OK;
+
+    r->nrows = 0;
+    if (n == 0)
+        return SLUICE_OK;
+    if (n == 1 && !r->data.failed) { /* a plain execution */
+        const char *vals[MAX_PARAMS];
+        for (unsigned j = 0; j < r->nparams; j++)
+            vals[j] = r->len[j] < 0 ? NULL : r->data.data + r->off[j];
+        rc = exec_row(s, r->st, r->e, r->nparams, vals, r->len, r->binary, r->first, failed);
+        goto out;
+    }
+    if (r->data.failed || !grow((void **)&r->col, &r->cap_col, r->row_bytes * n, 1) ||
+        !grow((void **)&r->ind, &r->cap_ind, (size_t)r->nparams * n, sizeof(*r->ind)) ||
+        !grow((void **)&r->status, &r->cap_status, n, sizeof(*r->status))) {
+        rc = odbc_oom(s);
+        goto out;
+    }
+    size_t base = 0;
+    for (unsigned j = 0; j < r->nparams; j++) {
+        size_t w = (size_t)r->width[j];
+        for (size_t row = 0; row < n; row++) {
+            size_t at = row * r->nparams + j;
+            r->ind[(size_t)j * n + row] = r->len[at] < 0 ? SQL_NULL_DATA : r->len[at];
+            if (r->len[at] > 0)
+                memcpy(r->col + base + row * w, r->data.data + r->off[at], (size_t)r->len[at]);
+        }
+        base += w * n;
+    }
+    for (size_t row = 0; row < n; row++)
+        r->status[row] = SQL_PARAM_UNUSED;
+    attrs = true;
+    if (!SQL_SUCCEEDED(SQLSetStmtAttr(r->st, SQL_ATTR_PARAM_BIND_TYPE,
+                                      (SQLPOINTER)SQL_PARAM_BIND_BY_COLUMN, 0)) ||
+        !SQL_SUCCEEDED(SQLSetStmtAttr(r->st, SQL_ATTR_PARAMSET_SIZE, (SQLPOINTER)(uintptr_t)n,
+                                      0)) ||
+        !SQL_SUCCEEDED(SQLSetStmtAttr(r->st, SQL_ATTR_PARAM_STATUS_PTR, r->status, 0)) ||
+        !SQL_SUCCEEDED(SQLSetStmtAttr(r->st, SQL_ATTR_PARAMS_PROCESSED_PTR, &processed, 0))) {
+        rc = ARR_FAILED;
+        goto out;
+    }
+    base = 0;
+    for (unsigned j = 0; j < r->nparams; j++) {
+        SQLULEN size = (SQLULEN)r->width[j];
+        SQLSMALLINT sqltype = r->binary[j] ? (size > 8000 ? SQL_LONGVARBINARY : SQL_VARBINARY)
+                                           : (size > 4000 ? SQL_LONGVARCHAR : SQL_VARCHAR);
+        if (!SQL_SUCCEEDED(SQLBindParameter(r->st, (SQLUSMALLINT)(j + 1), SQL_PARAM_INPUT,
+                                            r->binary[j] ? SQL_C_BINARY : SQL_C_CHAR, sqltype,
+                                            size, 0, r->col + base, r->width[j],
+                                            &r->ind[(size_t)j * n]))) {
+            rc = ARR_FAILED;
+            goto out;
+        }
+        base += (size_t)r->width[j] * n;
+    }
+    SQLRETURN x = SQLExecute(r->st);
+    if (!SQL_SUCCEEDED(x) && x != SQL_NO_DATA) {
+        rc = odbc_fail(s, SQL_HANDLE_STMT, r->st, "write rows", r->e->name);
+        if (rc == SLUICE_ERR)
+            rc = ARR_FAILED;
+        goto out;
+    }
+    /* only a driver that reports every row as processed and done is
+     * trusted (some run the first parameter set only and say SQL_SUCCESS) */
+    if (x != SQL_NO_DATA && processed != (SQLULEN)n)
+        rc = ARR_FAILED;
+    for (size_t row = 0; row < n && rc == SLUICE_OK; row++)
+        if (r->status[row] != SQL_PARAM_SUCCESS && r->status[row] != SQL_PARAM_SUCCESS_WITH_INFO &&
+            x != SQL_NO_DATA)
+            rc = ARR_FAILED;
+out:
+    if (attrs && s->connected && r->st) {
+        SQLFreeStmt(r->st, SQL_CLOSE);
+        SQLFreeStmt(r->st, SQL_RESET_PARAMS);
+        SQLSetStmtAttr(r->st, SQL_ATTR_PARAMSET_SIZE, (SQLPOINTER)1, 0);
+        SQLSetStmtAttr(r->st, SQL_ATTR_PARAM_STATUS_PTR, NULL, 0);
+        SQLSetStmtAttr(r->st, SQL_ATTR_PARAMS_PROCESSED_PTR, NULL, 0);
+    }
+    sluice_sql_buf_reset(&r->data);
+    r->row_bytes = 0;
+    return rc;
+}
+
+/* Append one upsert row to the run (flushing it first when full). */
+static int run_add(struct odbc_sink *s, SQLHSTMT st, const struct sluice_entity *e,
+                   unsigned nparams, const char *const *vals, const SQLLEN *lens,
+                   const bool *binary, size_t i, size_t *failed)
+{
+    struct arr_run *r = &s->run;
+    size_t grown = 0;
+    int rc = SLUICE_OK;
+    if (r->nrows) {
+        for (unsigned j = 0; j < nparams; j++)
+            if (lens[j] > r->width[j])
+                grown += (size_t)(lens[j] - r->width[j]);
+        if (r->nrows >= ARR_MAX_ROWS || (r->row_bytes + grown) * (r->nrows + 1) > ARR_MAX_BYTES)
+            rc = run_flush(s, failed);
+        if (rc != SLUICE_OK)
+            return rc;
+    }
+    if (r->nrows == 0) {
+        r->st = st;
+        r->e = e;
+        r->nparams = nparams;
+        r->first = i;
+        r->row_bytes = 0;
+        sluice_sql_buf_reset(&r->data);
+        sluice_sql_buf_reset(&r->sql);
+        sluice_sql_buf_puts(&r->sql, sluice_sql_buf_str(&s->sql));
+        for (unsigned j = 0; j < nparams; j++) {
+            r->binary[j] = binary[j];
+            r->width[j] = 1;
+            r->row_bytes++;
+        }
+    }
+    size_t need = (r->nrows + 1) * nparams;
+    if (!grow((void **)&r->off, &r->cap_off, need, sizeof(*r->off)) ||
+        !grow((void **)&r->len, &r->cap_len, need, sizeof(*r->len)))
+        return odbc_oom(s);
+    for (unsigned j = 0; j < nparams; j++) {
+        size_t at = r->nrows * nparams + j;
+        r->off[at] = r->data.len;
+        r->len[at] = vals[j] ? lens[j] : -1;
+        if (vals[j] && lens[j] > 0)
+            sluice_sql_buf_append(&r->data, vals[j], (size_t)lens[j]);
+        if (r->len[at] > r->width[j]) {
+            r->row_bytes += (size_t)(r->len[at] - r->width[j]);
+            r->width[j] = r->len[at];
+        }
+    }
+    if (r->data.failed || r->sql.failed)
+        return odbc_oom(s);
+    r->nrows++;
+    return SLUICE_OK;
+}
+
 static int apply_upsert(struct odbc_sink *s, const struct sluice_batch *batch, size_t i,
                         size_t *failed)
 {
@@ -898,6 +1106,10 @@ static int apply_upsert(struct odbc_sink *s, const struct sluice_batch *batch, s
         s->include[c] = ev->op != SLUICE_OP_UPDATE || ev->values[c].state != SLUICE_ABSENT ||
                         (e->columns[c].flags & SLUICE_COL_KEY);
     rc = upsert_sql(s, e, s->include, &nparams);
+    if (rc != SLUICE_OK)
+        return rc;
+    if (s->run.nrows && strcmp(sluice_sql_buf_str(&s->run.sql), sluice_sql_buf_str(&s->sql)))
+        rc = run_flush(s, failed); /* before stmt_for can evict the run's statement */
     if (rc != SLUICE_OK)
         return rc;
     rc = stmt_for(s, sluice_sql_buf_str(&s->sql), &st, e->name);
@@ -947,18 +1159,9 @@ static int apply_upsert(struct odbc_sink *s, const struct sluice_batch *batch, s
         lens[j] = k == 3 ? (SQLLEN)s->keys.len : (SQLLEN)strlen(tail[k]);
         binary[j] = false;
     }
-    rc = bind_params(s, st, nparams, vals, lens, binary, e->name);
-    if (rc != SLUICE_OK)
-        return rc;
-    SQLRETURN r = SQLExecute(st);
-    if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA) {
-        rc = odbc_fail(s, SQL_HANDLE_STMT, st, "write row", e->name);
-        if (rc == SLUICE_ERR)
-            *failed = i;
-        return rc;
-    }
-    SQLFreeStmt(st, SQL_CLOSE);
-    return SLUICE_OK;
+    if (s->arrays_now)
+        return run_add(s, st, e, nparams, vals, lens, binary, i, failed);
+    return exec_row(s, st, e, nparams, vals, lens, binary, i, failed);
 }
 
 static int apply_delete(struct odbc_sink *s, const struct sluice_batch *batch, size_t i,
@@ -1073,6 +1276,32 @@ static int write_checkpoint(struct odbc_sink *s, const struct sluice_batch *batc
                        NULL, NULL);
 }
 
+/* Apply the events of the batch (no commit). */
+static int apply_events(struct odbc_sink *s, const struct sluice_batch *batch, size_t *failed)
+{
+    int rc = SLUICE_OK;
+    *failed = SIZE_MAX;
+    s->nulled = 0;
+    s->run.nrows = 0;
+    for (size_t i = 0; i < batch->nevents && rc == SLUICE_OK; i++) {
+        const struct sluice_event *ev = &batch->events[i];
+        if (ev->op == SLUICE_OP_TRUNCATE || ev->op == SLUICE_OP_DELETE)
+            rc = run_flush(s, failed);
+        if (rc != SLUICE_OK)
+            break;
+        if (ev->op == SLUICE_OP_TRUNCATE)
+            rc = apply_truncate(s, ev->entity);
+        else if (ev->op == SLUICE_OP_DELETE)
+            rc = apply_delete(s, batch, i, failed);
+        else
+            rc = apply_upsert(s, batch, i, failed);
+    }
+    if (rc == SLUICE_OK)
+        rc = run_flush(s, failed);
+    s->run.nrows = 0;
+    return rc;
+}
+
 static int odbc_sink_apply(void *inst, const struct sluice_batch *batch, size_t *failed)
 {
     struct odbc_sink *s = inst;
@@ -1083,14 +1312,21 @@ static int odbc_sink_apply(void *inst, const struct sluice_batch *batch, size_t 
     rc = ensure_meta(s);
     if (rc != SLUICE_OK)
         return rc;
-    for (size_t i = 0; i < batch->nevents && rc == SLUICE_OK; i++) {
-        const struct sluice_event *ev = &batch->events[i];
-        if (ev->op == SLUICE_OP_TRUNCATE)
-            rc = apply_truncate(s, ev->entity);
-        else if (ev->op == SLUICE_OP_DELETE)
-            rc = apply_delete(s, batch, i, failed);
-        else
-            rc = apply_upsert(s, batch, i, failed);
+    s->arrays_now = s->can_array;
+    rc = apply_events(s, batch, failed);
+    if (rc == ARR_FAILED) {
+        /* redo the batch row by row: that names a failing record, and tells
+         * bad data from a driver that mishandles parameter arrays */
+        s->arrays_now = false;
+        rc = end_tran(s, false);
+        if (rc == SLUICE_OK)
+            rc = apply_events(s, batch, failed);
+        if (rc == SLUICE_OK) {
+            s->can_array = false;
+            s->host->log(s->ctx, SLUICE_LOG_WARN,
+                         "parameter arrays failed on %s where single rows work: writing row by "
+                         "row on this connection", s->target);
+        }
     }
     if (rc == SLUICE_OK && batch->position.len > 0)
         rc = write_checkpoint(s, batch);
