@@ -303,6 +303,13 @@ out:
     return rc;
 }
 
+/* Outside a run the host tells plugins to stop; a fetch must read to the end. */
+static bool resync_never_stopping(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
 static void resync_close(struct resync *r)
 {
     if (r->src_inited) {
@@ -365,6 +372,7 @@ static int do_resync(struct resync *r, const struct frecs *fs)
         return SL_EXIT_PLUGIN;
     }
     r->src_inited = true;
+    r->src.ctx.hooks.stopping = resync_never_stopping;
     if (sl_instance_init(&r->sink, &r->sink_plugin, p, &p->sink, &io, &err) != 0) {
         sl_error("%s", err.msg);
         return SL_EXIT_PLUGIN;

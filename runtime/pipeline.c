@@ -53,7 +53,7 @@ struct worker {
     struct sl_lag_hist lag; /* source commit -> applied, flushed with the tally */
     /* spill store: the message being handled, its blob (claim check or
      * parked batch; "" none) and the ids of a parked batch's records */
-    const struct sluice_message *cur_msg;
+    struct sluice_message *cur_msg;
     bool msg_acked; /* acked early because the batch is parked */
     char blob_id[SLUICE_SPILL_ID_MAX];
     struct sl_buf parked_ids; /* entity\0record id\0op\0 ... */
@@ -904,7 +904,7 @@ static int park(struct worker *w, const struct sluice_batch *b)
     }
     if (!w->msg_acked) {
         const struct sluice_transport_ops *tops = sl_transport_ops(&pl->transport);
-        if (tops->ack(pl->transport.inst, (struct sluice_message *)w->cur_msg) == SLUICE_OK)
+        if (tops->ack(pl->transport.inst, w->cur_msg) == SLUICE_OK)
             w->msg_acked = true;
     }
     count(pl, NULL, "parked_batches", 1);

@@ -78,7 +78,10 @@ struct fs_source {
     uint32_t nents;
     struct sluice_value *vals; /* scratch row: max ncolumns values, reused */
     uint32_t nvals;
+    struct fs_fetch *fetch; /* set while fetch() scans the files instead of emitting */
 };
+
+static int fetch_take(struct fs_source *s, struct sluice_batch **bp);
 
 /* ---- buffered line reader -------------------------------------------------
  * Large reads, no allocation per line. A line handed out includes its '\n'
@@ -650,6 +653,8 @@ static int emit_snapshot_batch(struct fs_source *s, struct sluice_batch **bp,
                                const struct fs_entity *fe, uint32_t ent_index, uint64_t rowno,
                                uint64_t consumed, uint64_t size)
 {
+    if (s->fetch)
+        return fetch_take(s, bp);
     struct sluice_batch *b = *bp;
     *bp = NULL;
     position_snapshot(&b->position, ent_index, rowno);
@@ -811,6 +816,9 @@ static int snapshot_csv(struct fs_source *s, struct fs_entity *fe, uint32_t ent_
     }
     inited = true;
     csv_set_space_func(&p, csv_no_space); /* spaces are part of a field (RFC 4180) */
+    /* grow the field buffer in 64 KiB steps, not libcsv's 128 bytes: a multi-MiB
+     * field would otherwise cost a realloc (and copy) every 128 bytes */
+    csv_set_blk_size(&p, 64u * 1024u);
     while (cr.status == SLUICE_OK && (lr = reader_line(r, true, &line, &len)) != FS_LINE_NONE) {
         if (lr == FS_LINE_ERROR) {
             s->host->set_error(s->ctx, "%s: read failed after line %" PRIu64 ": %s",
@@ -949,7 +957,9 @@ static int snapshot_entity(struct fs_source *s, uint32_t ent_index, uint64_t ski
         return SLUICE_ERR;
     }
     uint64_t size = fstat(r.fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    if (skip == 0)
+    if (s->fetch)
+        ; /* a fetch scans quietly */
+    else if (skip == 0)
         s->host->log(s->ctx, SLUICE_LOG_INFO, "initial sync of %s from %s", fe->name,
                      fe->snapshot_path);
     else
@@ -1113,6 +1123,8 @@ static int emit_changes_batch(struct fs_source *s, struct sluice_batch **bp, uin
     struct sluice_batch *b = *bp;
     if (!b || b->nevents == 0)
         return SLUICE_OK;
+    if (s->fetch)
+        return fetch_take(s, bp);
     *bp = NULL;
     position_changes(&b->position, file, line);
     return s->host->emit(s->ctx, b);
@@ -1356,10 +1368,159 @@ static int fs_run(void *inst, const struct sluice_position *resume, int mode)
     return run_changes(s, change_file, change_line, mode);
 }
 
+/* ---- fetch (resync of failed records) -------------------------------------------
+ * The current state of one record: the snapshot and every change file are
+ * read as by run(), but instead of being emitted each batch is searched for
+ * the key and the record's events are merged in order (a full row replaces,
+ * an update overlays the columns it carries, a delete removes). A linear scan:
+ * fine for resyncing a few records, not meant for lookups in bulk. */
+
+struct fs_fetch {
+    const struct sluice_entity *e;
+    const char *key_text;    /* record id of the wanted key */
+    struct sluice_batch *cur; /* one event: the merged state so far, NULL none */
+    bool deleted;
+    int status;
+};
+
+/* Replace f->cur with a batch holding one event of op with values vals. */
+static int fetch_keep(struct fs_source *s, struct fs_fetch *f, int op, uint64_t version,
+                      const struct sluice_value *vals)
+{
+    const struct sluice_entity *e = f->e;
+    struct sluice_batch *nb = s->host->batch_new(s->ctx);
+    struct sluice_event *ev = nb ? s->host->batch_append(nb, e, op) : NULL;
+    if (!ev) {
+        if (nb)
+            s->host->batch_discard(nb);
+        s->host->set_error(s->ctx, "out of memory fetching a record of %s", e->name);
+        return SLUICE_NOMEM;
+    }
+    ev->version = version;
+    for (uint32_t c = 0; c < e->ncolumns; c++) {
+        ev->values[c] = vals[c];
+        if (vals[c].state == SLUICE_PRESENT && sluice_type_is_varlen(e->columns[c].type))
+            ev->values[c].u.ptr = s->host->batch_copy(nb, vals[c].u.ptr, vals[c].len);
+    }
+    if (f->cur)
+        s->host->batch_discard(f->cur);
+    f->cur = nb;
+    return SLUICE_OK;
+}
+
+static int fetch_take(struct fs_source *s, struct sluice_batch **bp)
+{
+    struct fs_fetch *f = s->fetch;
+    struct sluice_batch *b = *bp;
+    *bp = NULL;
+    char idbuf[256];
+    for (size_t i = 0; f->status == SLUICE_OK && i < b->nevents; i++) {
+        const struct sluice_event *ev = &b->events[i];
+        if (ev->entity != f->e)
+            continue;
+        const char *id = format_record_id(s, f->e, ev->values, idbuf, sizeof idbuf);
+        if (!id || strcmp(id, f->key_text) != 0)
+            continue;
+        const struct sluice_event *cur = f->cur ? &f->cur->events[0] : NULL;
+        if (cur && ev->version < cur->version)
+            continue; /* older than what we have: the target ignores it too */
+        if (ev->op == SLUICE_OP_DELETE) {
+            f->deleted = true;
+            f->status = fetch_keep(s, f, SLUICE_OP_DELETE, ev->version, ev->values);
+        } else if (ev->op == SLUICE_OP_UPDATE && cur && !f->deleted) {
+            struct sluice_value merged[f->e->ncolumns];
+            for (uint32_t c = 0; c < f->e->ncolumns; c++)
+                merged[c] = ev->values[c].state == SLUICE_ABSENT ? cur->values[c] : ev->values[c];
+            f->status = fetch_keep(s, f, SLUICE_OP_READ, ev->version, merged);
+        } else {
+            f->deleted = false;
+            f->status = fetch_keep(s, f, SLUICE_OP_READ, ev->version, ev->values);
+        }
+    }
+    s->host->batch_discard(b);
+    return f->status;
+}
+
+static int fs_fetch(void *inst, const struct sluice_entity *e, const struct sluice_value *key,
+                    struct sluice_batch *out)
+{
+    struct fs_source *s = inst;
+    struct fs_fetch f = {.e = e, .status = SLUICE_OK};
+    struct sluice_value *vals = NULL;
+    char keybuf[256];
+    int rc = SLUICE_ERR;
+    uint32_t ent = s->nents;
+    for (uint32_t i = 0; i < s->nents; i++)
+        if (s->ents[i].e == e || (s->ents[i].e && strcmp(s->ents[i].e->name, e->name) == 0))
+            ent = i;
+    if (ent == s->nents || !s->ents[ent].e) {
+        s->host->set_error(s->ctx, "fetch: entity %s is not one of the profile's", e->name);
+        goto out;
+    }
+    f.e = s->ents[ent].e;
+    vals = calloc(f.e->ncolumns ? f.e->ncolumns : 1, sizeof *vals);
+    if (!vals) {
+        rc = SLUICE_NOMEM;
+        goto out;
+    }
+    for (uint32_t c = 0; c < f.e->ncolumns; c++)
+        vals[c].state = SLUICE_ABSENT;
+    for (uint32_t k = 0; k < f.e->nkeys; k++)
+        vals[f.e->key_columns[k]] = key[k];
+    f.key_text = format_record_id(s, f.e, vals, keybuf, sizeof keybuf);
+    if (!f.key_text) {
+        s->host->set_error(s->ctx, "fetch: a key value of %s is missing", f.e->name);
+        goto out;
+    }
+    s->fetch = &f;
+    rc = snapshot_entity(s, ent, 0);
+    if (rc == SLUICE_OK)
+        rc = run_changes(s, 0, 0, SLUICE_RUN_ONCE);
+    s->fetch = NULL;
+    if (rc != SLUICE_OK)
+        goto out;
+    if (!f.cur) { /* never existed, or gone before the snapshot: a delete says so */
+        struct sluice_event *ev = s->host->batch_append(out, f.e, SLUICE_OP_DELETE);
+        if (!ev) {
+            rc = SLUICE_NOMEM;
+            goto out;
+        }
+        for (uint32_t c = 0; c < f.e->ncolumns; c++)
+            ev->values[c] = vals[c];
+        for (uint32_t k = 0; k < f.e->nkeys; k++) {
+            uint32_t c = f.e->key_columns[k];
+            if (sluice_type_is_varlen(f.e->columns[c].type))
+                ev->values[c].u.ptr = s->host->batch_copy(out, vals[c].u.ptr, vals[c].len);
+        }
+        goto out;
+    }
+    const struct sluice_event *cur = &f.cur->events[0];
+    struct sluice_event *ev = s->host->batch_append(out, f.e, f.deleted ? SLUICE_OP_DELETE
+                                                                        : SLUICE_OP_READ);
+    if (!ev) {
+        rc = SLUICE_NOMEM;
+        goto out;
+    }
+    ev->version = cur->version;
+    for (uint32_t c = 0; c < f.e->ncolumns; c++) {
+        ev->values[c] = cur->values[c];
+        if (cur->values[c].state == SLUICE_PRESENT && sluice_type_is_varlen(f.e->columns[c].type))
+            ev->values[c].u.ptr = s->host->batch_copy(out, cur->values[c].u.ptr,
+                                                      cur->values[c].len);
+    }
+out:
+    s->fetch = NULL;
+    if (f.cur)
+        s->host->batch_discard(f.cur);
+    free(vals);
+    return rc;
+}
+
 static const struct sluice_source_ops fs_ops = {
     .struct_size = sizeof(struct sluice_source_ops),
     .describe = fs_describe,
     .run = fs_run,
+    .fetch = fs_fetch,
 };
 
 static const struct sluice_plugin fs_plugin = {
