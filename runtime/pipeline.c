@@ -66,6 +66,11 @@ struct sl_pipeline {
     struct sl_pipeline_opts opts;
     char *plugin_state_dir;
     uint32_t nparts;
+    /* each partition's own checkpoint at start; skip_own: the partition
+     * layout is the one that wrote them, so a message at or below its
+     * partition's checkpoint was applied there already */
+    struct sluice_position *own_cp;
+    bool skip_own;
 
     struct sl_plugin loaded[3]; /* source, transport, sink (when loaded by name) */
     bool is_loaded[3];
@@ -347,18 +352,12 @@ static int publish_message(struct sl_pipeline *pl, uint32_t part, const struct s
     }
 }
 
-static bool room_or_stopping(struct sl_pipeline *pl)
-{
-    return pl->ring_count < pl->profile->queue_depth || source_stopping(pl);
-}
-
-/* queue_depth: at most that many batches in flight (published, not yet
- * applied by every partition), whatever the transport itself buffers, so
- * memory stays bounded with any transport. 0, or -1 when stopping. */
-static int wait_for_room(struct sl_pipeline *pl)
+/* Wait until fewer than `limit` batches are in flight (published, not yet
+ * applied by every partition). 0, or -1 when stopping. */
+static int wait_in_flight_below(struct sl_pipeline *pl, size_t limit)
 {
     pthread_mutex_lock(&pl->lock);
-    while (!room_or_stopping(pl)) {
+    while (pl->ring_count >= limit && !source_stopping(pl)) {
         struct timespec ts;
         uint64_t deadline = sl_now_mono_us() + 200000u;
         ts.tv_sec = (time_t)(deadline / 1000000u);
@@ -367,6 +366,21 @@ static int wait_for_room(struct sl_pipeline *pl)
     }
     pthread_mutex_unlock(&pl->lock);
     return source_stopping(pl) ? -1 : 0;
+}
+
+/* queue_depth: at most that many batches in flight, whatever the transport
+ * itself buffers, so memory stays bounded with any transport. */
+static int wait_for_room(struct sl_pipeline *pl)
+{
+    return wait_in_flight_below(pl, pl->profile->queue_depth);
+}
+
+static bool has_truncate(const struct sluice_batch *b)
+{
+    for (size_t i = 0; i < b->nevents; i++)
+        if (b->events[i].op == SLUICE_OP_TRUNCATE)
+            return true;
+    return false;
 }
 
 static int hook_emit(void *arg, struct sl_batch *b)
@@ -380,16 +394,19 @@ static int hook_emit(void *arg, struct sl_batch *b)
         pl->cap_event_part = pub->nevents * 2;
         pl->event_part = sl_xrealloc(pl->event_part, pl->cap_event_part * sizeof *pl->event_part);
     }
-    if (wait_for_room(pl) != 0)
+    /* A TRUNCATE touches every key, so it cannot be split by key: such a
+     * batch is a barrier. Everything before it is applied first, the whole
+     * batch goes to partition 0 in source order (the others get only its
+     * position), and nothing after it is published until it is applied. */
+    bool barrier = has_truncate(pub);
+    if ((barrier ? wait_in_flight_below(pl, 1) : wait_for_room(pl)) != 0)
         goto out;
     pub->seq = ++pl->next_seq;
     const struct sluice_entity *run_entity = NULL;
     int64_t run_reads = 0;
     for (size_t i = 0; i < pub->nevents; i++) {
         const struct sluice_event *ev = &pub->events[i];
-        pl->event_part[i] = ev->op == SLUICE_OP_TRUNCATE
-                                ? SL_PART_ALL
-                                : (uint32_t)(sl_event_key_hash(ev) % pl->nparts);
+        pl->event_part[i] = barrier ? 0 : (uint32_t)(sl_event_key_hash(ev) % pl->nparts);
         if (ev->op != SLUICE_OP_READ)
             continue;
         if (ev->entity != run_entity) {
@@ -423,6 +440,8 @@ static int hook_emit(void *arg, struct sl_batch *b)
     pthread_cond_broadcast(&pl->cond);
     pthread_mutex_unlock(&pl->lock);
     rc = SLUICE_OK;
+    if (barrier && wait_in_flight_below(pl, 1) != 0)
+        rc = SLUICE_STOPPED;
 out:
     sl_batch_free(b);
     return rc == SLUICE_OK ? SLUICE_OK : SLUICE_STOPPED;
@@ -1186,9 +1205,17 @@ static int handle_message(struct worker *w, const struct sluice_message *msg)
     }
     struct sluice_batch *b = &w->batch->pub;
     b->partition = w->part;
-    int st = prepare_entities(w);
+    int st = APPLY_OK;
+    if (pl->skip_own && b->position.len &&
+        sluice_position_cmp(&b->position, &pl->own_cp[w->part]) <= 0) {
+        /* applied in this partition before the restart: nothing to do */
+        count(pl, "", "replayed_batches_skipped", 1);
+        goto done;
+    }
+    st = prepare_entities(w);
     if (st == APPLY_OK)
         st = apply_batch(w, b);
+done:
     tally_flush(w);
     if (st == APPLY_OK)
         sl_state_profile_success(pl->opts.state, pl->profile->name, sl_now_wall_us());
@@ -1267,6 +1294,7 @@ struct sl_pipeline *sl_pipeline_new(const struct sl_config *cfg, const struct sl
     pl->profile = profile;
     pl->opts = *opts;
     pl->nparts = profile->workers ? profile->workers : 1;
+    pl->own_cp = sl_xcalloc(pl->nparts, sizeof *pl->own_cp);
     pthread_mutex_init(&pl->lock, NULL);
     pthread_mutex_init(&pl->prepare_lock, NULL);
     pthread_mutex_init(&pl->spill_lock, NULL);
@@ -1327,16 +1355,24 @@ static int init_instance(struct sl_pipeline *pl, struct sl_instance *in, const s
 }
 
 struct checkpoint_scan {
+    struct sl_pipeline *pl;
     struct sluice_position min;
     uint32_t n;
+    uint32_t in_range;  /* checkpoints of partitions 0..nparts-1 */
+    bool out_of_range;  /* a checkpoint of a partition >= nparts */
 };
 
 static int checkpoint_cb(void *arg, uint32_t partition, const struct sluice_position *pos)
 {
     struct checkpoint_scan *s = arg;
-    (void)partition;
     if (pos->len == 0)
         return 0;
+    if (partition < s->pl->nparts) {
+        s->pl->own_cp[partition] = *pos;
+        s->in_range++;
+    } else {
+        s->out_of_range = true;
+    }
     if (s->n == 0 || sluice_position_cmp(pos, &s->min) < 0)
         s->min = *pos;
     s->n++;
@@ -1348,11 +1384,16 @@ static int read_checkpoints(struct sl_pipeline *pl)
     struct worker *w = &pl->workers[0];
     const struct sluice_sink_ops *ops = sl_sink_ops(&w->sink);
     for (unsigned attempt = 1;; attempt++) {
-        struct checkpoint_scan scan = {0};
+        struct checkpoint_scan scan = {.pl = pl};
         int st = ops->checkpoint_list(w->sink.inst, checkpoint_cb, &scan);
         if (st == SLUICE_OK) {
             pl->resume = scan.min;
             pl->durable = scan.min;
+            /* with the same number of partitions every key hashes where it
+             * did, so a partition may skip what it applied already: the
+             * replay from the smallest checkpoint then cannot run an
+             * unversioned TRUNCATE's older rows in again */
+            pl->skip_own = scan.in_range == pl->nparts && !scan.out_of_range;
             if (scan.n)
                 sl_info("profile \"%s\": resuming from the smallest of %u partition "
                         "checkpoints",
@@ -1672,6 +1713,7 @@ void sl_pipeline_free(struct sl_pipeline *pl)
     }
     free(pl->workers);
     free(pl->applied);
+    free(pl->own_cp);
     free(pl->ring);
     free(pl->prepared);
     free(pl->event_part);
