@@ -39,7 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <csv.h>
 #include <libpq-fe.h>
 
 #include <sluice/sluice.h>
@@ -174,6 +173,10 @@ struct pgs {
     uint32_t snap_index;
     uint8_t snap_pos[PGS_POS_NEWTABLE_LEN];
     uint32_t snap_pos_len;
+    char *snap_carry; /* a COPY row split over CopyData messages */
+    size_t snap_carry_len, snap_carry_cap;
+    char *snap_unesc; /* one field with its backslash escapes undone */
+    size_t snap_unesc_cap;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -882,18 +885,158 @@ static void snap_row(int term, void *arg)
     }
 }
 
-static int csv_no_space(unsigned char c)
+static int hexval(char c)
 {
-    (void)c;
-    return 0;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* undo COPY's text-format escapes (PostgreSQL docs, "COPY: Text Format"):
+ * \b \f \n \r \t \v, \digits (octal, 1-3), \xdigits (hex, 1-2), and a
+ * backslash before any other character stands for that character. out has
+ * room for len bytes; returns the length written. */
+static size_t copy_unescape(const char *in, size_t len, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c != '\\' || i + 1 == len) {
+            out[o++] = c;
+            continue;
+        }
+        c = in[++i];
+        switch (c) {
+        case 'b': out[o++] = '\b'; break;
+        case 'f': out[o++] = '\f'; break;
+        case 'n': out[o++] = '\n'; break;
+        case 'r': out[o++] = '\r'; break;
+        case 't': out[o++] = '\t'; break;
+        case 'v': out[o++] = '\v'; break;
+        case 'x': {
+            int h = i + 1 < len ? hexval(in[i + 1]) : -1;
+            if (h < 0) {
+                out[o++] = c;
+                break;
+            }
+            i++;
+            int h2 = i + 1 < len ? hexval(in[i + 1]) : -1;
+            if (h2 >= 0) {
+                h = h * 16 + h2;
+                i++;
+            }
+            out[o++] = (char)h;
+            break;
+        }
+        default:
+            if (c >= '0' && c <= '7') {
+                int v = c - '0';
+                for (int k = 0; k < 2 && i + 1 < len && in[i + 1] >= '0' && in[i + 1] <= '7'; k++)
+                    v = v * 8 + (in[++i] - '0');
+                out[o++] = (char)(v & 0377);
+            } else {
+                out[o++] = c;
+            }
+        }
+    }
+    return o;
+}
+
+/* one row of COPY text format without its newline: tab-separated fields,
+ * \N for NULL */
+static int snap_text_row(struct pgs *s, char *line, size_t len)
+{
+    char *p = line, *end = line + len;
+    for (;;) {
+        char *tab = memchr(p, '\t', (size_t)(end - p));
+        char *fe = tab ? tab : end;
+        size_t fl = (size_t)(fe - p);
+        if (fl == 2 && p[0] == '\\' && p[1] == 'N') {
+            snap_field(NULL, 0, s);
+        } else if (!memchr(p, '\\', fl)) {
+            snap_field(p, fl, s);
+        } else {
+            if (fl > s->snap_unesc_cap) {
+                char *n = realloc(s->snap_unesc, fl);
+                if (!n) {
+                    s->host->set_error(s->ctx, "out of memory (COPY field of %zu bytes)", fl);
+                    return SLUICE_ERR;
+                }
+                s->snap_unesc = n;
+                s->snap_unesc_cap = fl;
+            }
+            snap_field(s->snap_unesc, copy_unescape(p, fl, s->snap_unesc), s);
+        }
+        if (!tab)
+            break;
+        p = tab + 1;
+    }
+    snap_row(0, s);
+    return s->snap_rc;
+}
+
+/* one CopyData message: PostgreSQL sends one row per message, but rows split
+ * over messages (or several in one) are handled through the carry buffer */
+static int snap_text_chunk(struct pgs *s, char *buf, size_t n)
+{
+    char *p = buf, *end = buf + n;
+    if (s->snap_carry_len) {
+        char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        if (s->snap_carry_len + take > s->snap_carry_cap) {
+            size_t cap = (s->snap_carry_len + take) * 2;
+            char *c = realloc(s->snap_carry, cap);
+            if (!c) {
+                s->host->set_error(s->ctx, "out of memory (COPY row)");
+                return SLUICE_ERR;
+            }
+            s->snap_carry = c;
+            s->snap_carry_cap = cap;
+        }
+        memcpy(s->snap_carry + s->snap_carry_len, p, take);
+        s->snap_carry_len += take;
+        if (!nl)
+            return SLUICE_OK;
+        size_t cl = s->snap_carry_len;
+        s->snap_carry_len = 0;
+        int rc = snap_text_row(s, s->snap_carry, cl);
+        if (rc != SLUICE_OK)
+            return rc;
+        p = nl + 1;
+    }
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) {
+            size_t rest = (size_t)(end - p);
+            if (rest > s->snap_carry_cap) {
+                char *c = realloc(s->snap_carry, rest * 2);
+                if (!c) {
+                    s->host->set_error(s->ctx, "out of memory (COPY row)");
+                    return SLUICE_ERR;
+                }
+                s->snap_carry = c;
+                s->snap_carry_cap = rest * 2;
+            }
+            memcpy(s->snap_carry, p, rest);
+            s->snap_carry_len = rest;
+            return SLUICE_OK;
+        }
+        int rc = snap_text_row(s, p, (size_t)(nl - p));
+        if (rc != SLUICE_OK)
+            return rc;
+        p = nl + 1;
+    }
+    return SLUICE_OK;
 }
 
 /* COPY one table inside the current transaction of s->sql. pos_prefix/len:
  * the position of its batches, whose last 8 bytes are the row count. */
 static int copy_table(struct pgs *s, struct pgs_entity *pe, const uint8_t *pos, uint32_t len)
 {
-    struct csv_parser p;
-    bool parser = false;
     int rc = SLUICE_ERR;
     char *q = NULL, *cols = NULL;
     size_t cols_len = 0;
@@ -909,7 +1052,7 @@ static int copy_table(struct pgs *s, struct pgs_entity *pe, const uint8_t *pos, 
     }
     fclose(cf);
     char *tn = qname(s, pe);
-    if (!cols || !tn || asprintf(&q, "COPY (SELECT %s FROM %s) TO STDOUT WITH (FORMAT csv)",
+    if (!cols || !tn || asprintf(&q, "COPY (SELECT %s FROM %s) TO STDOUT",
                                  cols, tn) < 0) {
         q = NULL;
         PQfreemem(tn);
@@ -937,14 +1080,7 @@ static int copy_table(struct pgs *s, struct pgs_entity *pe, const uint8_t *pos, 
     }
     PQclear(r);
     r = NULL;
-    if (csv_init(&p, CSV_STRICT | CSV_EMPTY_IS_NULL) != 0) {
-        s->host->set_error(s->ctx, "out of memory (csv parser)");
-        goto out;
-    }
-    parser = true;
-    /* libcsv trims unquoted spaces and tabs by default; PostgreSQL leaves
-     * them unquoted and they are data (char(n) padding) */
-    csv_set_space_func(&p, csv_no_space);
+    s->snap_carry_len = 0;
     s->snap_ent = pe;
     s->snap_field = 0;
     s->snap_bad = false;
@@ -955,11 +1091,9 @@ static int copy_table(struct pgs *s, struct pgs_entity *pe, const uint8_t *pos, 
     char *buf = NULL;
     int n;
     while ((n = PQgetCopyData(s->sql, &buf, 0)) > 0) {
-        if (csv_parse(&p, buf, (size_t)n, snap_field, snap_row, s) != (size_t)n) {
-            s->host->set_error(s->ctx, "initial sync of %s.%s: malformed COPY output: %s",
-                               pe->schema, pe->table, csv_strerror(csv_error(&p)));
-            s->snap_rc = SLUICE_ERR;
-        }
+        int crc = snap_text_chunk(s, buf, (size_t)n);
+        if (crc != SLUICE_OK && s->snap_rc == SLUICE_OK)
+            s->snap_rc = crc;
         PQfreemem(buf);
         buf = NULL;
         if (s->snap_rc != SLUICE_OK)
@@ -972,7 +1106,15 @@ static int copy_table(struct pgs *s, struct pgs_entity *pe, const uint8_t *pos, 
         s->sql = NULL;
         goto out;
     }
-    csv_fini(&p, snap_field, snap_row, s);
+    if (s->snap_carry_len) {
+        /* PostgreSQL ends every row with a newline: a rest is a truncated row */
+        s->snap_carry_len = 0;
+        s->host->set_error(s->ctx,
+                           "initial sync of %s.%s: COPY output ends inside row %" PRIu64
+                           " (no newline); run again",
+                           pe->schema, pe->table, s->snap_rows + 1);
+        s->snap_rc = SLUICE_RETRY;
+    }
     if (n == -2) {
         s->host->set_error(s->ctx, "initial sync of %s.%s: %s", pe->schema, pe->table,
                            pq_msg(s->sql));
@@ -1001,8 +1143,12 @@ static int copy_table(struct pgs *s, struct pgs_entity *pe, const uint8_t *pos, 
                  pe->table, s->snap_rows);
     rc = SLUICE_OK;
 out:
-    if (parser)
-        csv_free(&p);
+    free(s->snap_carry);
+    s->snap_carry = NULL;
+    s->snap_carry_len = s->snap_carry_cap = 0;
+    free(s->snap_unesc);
+    s->snap_unesc = NULL;
+    s->snap_unesc_cap = 0;
     PQclear(r);
     while (s->sql && (r = PQgetResult(s->sql)) != NULL)
         PQclear(r);
