@@ -563,7 +563,7 @@ static long collect(struct pg_sink *s, const struct sluice_batch *batch, size_t 
         pe->prev = -1;
         pe->last = true;
         pe->key_off = s->keys.len;
-        if (pg_record_key(&s->keys, ev, &s->scratch) != 0) {
+        if (sluice_sql_record_key(&s->keys, SLUICE_SQL_POSTGRESQL, ev, &s->scratch) != 0) {
             s->host->set_error(s->ctx, "entity \"%s\": event %zu (%s, version %" PRIu64
                                        ") has a missing or invalid key value",
                                e->name, i, sluice_op_name(ev->op), ev->version);

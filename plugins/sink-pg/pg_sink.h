@@ -22,12 +22,4 @@
 int pg_value_text(struct sluice_sql_buf *b, const struct sluice_column *col,
                   const struct sluice_value *v, bool copy_escape);
 
-/*
- * Append the record key of an event as text: the key value's text for a
- * single-column key; for several columns, the values joined by ',' with
- * '\' and ',' escaped by a backslash. NULL/ABSENT key values -> -1.
- */
-int pg_record_key(struct sluice_sql_buf *b, const struct sluice_event *ev,
-                  struct sluice_sql_buf *scratch);
-
 #endif

@@ -204,29 +204,3 @@ int pg_value_text(struct sluice_sql_buf *b, const struct sluice_column *col,
         return -1;
     }
 }
-
-int pg_record_key(struct sluice_sql_buf *b, const struct sluice_event *ev,
-                  struct sluice_sql_buf *scratch)
-{
-    const struct sluice_entity *e = ev->entity;
-    for (uint32_t k = 0; k < e->nkeys; k++) {
-        uint32_t ci = e->key_columns[k];
-        const struct sluice_value *v = &ev->values[ci];
-        if (v->state != SLUICE_PRESENT)
-            return -1;
-        if (e->nkeys == 1)
-            return pg_value_text(b, &e->columns[ci], v, false);
-        if (k)
-            sluice_sql_buf_putc(b, ',');
-        sluice_sql_buf_reset(scratch);
-        if (pg_value_text(scratch, &e->columns[ci], v, false) != 0)
-            return -1;
-        for (size_t i = 0; i < scratch->len; i++) {
-            char c = scratch->data[i];
-            if (c == ',' || c == '\\')
-                sluice_sql_buf_putc(b, '\\');
-            sluice_sql_buf_putc(b, c);
-        }
-    }
-    return 0;
-}
