@@ -294,6 +294,7 @@ static void hook_entity_declared(void *arg, const struct sluice_entity *e)
 }
 
 static int hook_emit(void *arg, struct sl_batch *b);
+static void advance_durable_locked(struct sl_pipeline *pl);
 
 /* ---- the source side ---------------------------------------------------- */
 
@@ -437,6 +438,9 @@ static int hook_emit(void *arg, struct sl_batch *b)
     pthread_mutex_lock(&pl->lock);
     ring_push(pl, pub->seq, &pub->position);
     pl->published_seq = pub->seq;
+    /* the workers may have applied every partition's message already, before
+     * the entry was in the ring: their mark_applied found nothing to pop */
+    advance_durable_locked(pl);
     pthread_cond_broadcast(&pl->cond);
     pthread_mutex_unlock(&pl->lock);
     rc = SLUICE_OK;
@@ -1144,15 +1148,12 @@ out:
     return rc;
 }
 
-/* Partition w->part applied message seq: when every partition has, tell the
- * source which position is durable. */
-static void mark_applied(struct worker *w, uint64_t seq)
+/* With pl->lock held: pop the in-flight entries every partition has applied
+ * and, when the durable position moved, tell the source. ack does not block
+ * (source.h), so it runs under the lock, which keeps acks in order. */
+static void advance_durable_locked(struct sl_pipeline *pl)
 {
-    struct sl_pipeline *pl = w->pl;
     const struct sluice_source_ops *sops = sl_source_ops(&pl->source);
-    pthread_mutex_lock(&pl->lock);
-    if (seq > pl->applied[w->part])
-        pl->applied[w->part] = seq;
     uint64_t low = UINT64_MAX;
     for (uint32_t p = 0; p < pl->nparts; p++)
         if (pl->applied[p] < low)
@@ -1167,10 +1168,19 @@ static void mark_applied(struct worker *w, uint64_t seq)
         pl->ring_head = (pl->ring_head + 1) % pl->ring_cap;
         pl->ring_count--;
     }
-    /* ack does not block (source.h), so it may run under the lock, which
-     * keeps acks in order */
     if (moved && sops->ack)
         sops->ack(pl->source.inst, &pl->durable);
+}
+
+/* Partition w->part applied message seq: when every partition has, tell the
+ * source which position is durable. */
+static void mark_applied(struct worker *w, uint64_t seq)
+{
+    struct sl_pipeline *pl = w->pl;
+    pthread_mutex_lock(&pl->lock);
+    if (seq > pl->applied[w->part])
+        pl->applied[w->part] = seq;
+    advance_durable_locked(pl);
     pthread_cond_broadcast(&pl->cond);
     pthread_mutex_unlock(&pl->lock);
 }

@@ -435,6 +435,31 @@ static void service_stop_drains_and_returns_stopped(void **state)
     sl_pipeline_free(sv.pl);
 }
 
+/* A transport whose publish returns late: the message is on the queue (the
+ * worker may apply it at once) but the pipeline has not yet recorded the
+ * batch as in flight. The durable position must still reach the source. */
+static int slow_publish(void *inst, uint32_t partition, const void *data, size_t len)
+{
+    int st = mt_publish(inst, partition, data, len);
+    usleep(20000);
+    return st;
+}
+
+static void applied_before_recorded_in_flight_is_still_acked(void **state)
+{
+    struct fixture *f = *state;
+    static struct sluice_transport_ops ops;
+    static struct sluice_plugin slow;
+    ops = mt_ops;
+    ops.publish = slow_publish;
+    slow = *sluice_plugin_entry();
+    slow.ops = &ops;
+    f->tr.desc = &slow;
+    assert_int_equal(run_once(f, NULL, 0), SL_PIPELINE_DONE);
+    assert_int_equal(source_log.acked.len, 8);
+    assert_int_equal(sluice_get_be64(source_log.acked.bytes), NROWS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +475,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(exhausted_retries_fail_the_profile_with_a_clear_error,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(service_stop_drains_and_returns_stopped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(applied_before_recorded_in_flight_is_still_acked, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
