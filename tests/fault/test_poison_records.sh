@@ -76,7 +76,7 @@ assert_eq "130" "$(ids my)" "failed records of the MariaDB target"
 assert_eq "update" "$(state_sql "$TEST_TMP/etc" "SELECT DISTINCT op FROM failed_records")" "op in the log"
 state_sql "$TEST_TMP/etc" "SELECT error FROM failed_records WHERE profile = 'pg' AND record_id = '110'" |
     grep -q qty_not_negative || fail "the PostgreSQL error text is not in the log"
-if state_sql "$TEST_TMP/etc" "SELECT error FROM failed_records" | grep -q "far too long"; then
+if state_sql "$TEST_TMP/etc" "SELECT error FROM failed_records" | grep_q "far too long"; then
     fail "row data leaked into the failed-record log"
 fi
 
@@ -97,7 +97,7 @@ cmp -s "$TEST_TMP/exp-my.txt" "$TEST_TMP/got-my.txt" ||
 log "poison records isolated: pg $(ids pg), my $(ids my); the rest of the batch applied"
 
 # list and export
-sluice failures list pg -c "$conf" | grep -q "^[0-9].*items *110 " || fail "failures list does not show record 110"
+sluice failures list pg -c "$conf" | grep_q "^[0-9].*items *110 " || fail "failures list does not show record 110"
 sluice failures export pg -c "$conf" --output "$TEST_TMP/pg.csv"
 python3 - "$TEST_TMP/pg.csv" <<'PY' || fail "failures export is not the expected CSV"
 import csv, sys
@@ -108,7 +108,7 @@ assert rows[0] == ["id", "profile", "entity", "record_id", "op", "position", "sy
 assert [r[3] for r in rows[1:]] == ["110", "120"], rows
 assert all(r[1] == "pg" and r[2] == "items" and r[4] == "update" and r[7] for r in rows[1:]), rows
 PY
-sluice failures export my -c "$conf" | grep -q '"130"' || fail "failures export to stdout"
+sluice failures export my -c "$conf" | grep_q '"130"' || fail "failures export to stdout"
 
 # fix the targets, resync, the logs empty and the targets equal the source
 psql_q "ALTER TABLE crm.items DROP CONSTRAINT qty_not_negative; ALTER TABLE crm.items ALTER COLUMN name DROP NOT NULL"

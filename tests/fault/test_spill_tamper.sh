@@ -71,7 +71,7 @@ kill -0 "$pid" 2>/dev/null || fail "sluice exited after the damaged blob"
 ids=$(state_sql "$TEST_TMP/etc" "SELECT group_concat(record_id, ' ') FROM (SELECT record_id FROM
     failed_records WHERE profile = 'tgt' ORDER BY CAST(record_id AS INTEGER))")
 assert_eq "$(seq -s ' ' 1 20)" "$ids" "the damaged batch's records in the failed-record log"
-state_sql "$TEST_TMP/etc" "SELECT error FROM failed_records LIMIT 1" | grep -q "$blob_id" ||
+state_sql "$TEST_TMP/etc" "SELECT error FROM failed_records LIMIT 1" | grep_q "$blob_id" ||
     fail "the failed-record log does not name the blob"
 
 # the service goes on once the target is back

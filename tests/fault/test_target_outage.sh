@@ -77,13 +77,13 @@ parked=$(counter "$TEST_TMP/etc" tgt parked_batches)
 log "retries counted: $retries, batches parked: $parked, peak RSS at the end $(peak_rss_kb "$pid") kB"
 [ "$retries" -gt 0 ] || fail "no retry was counted in the state store"
 [ "$parked" -gt 0 ] || fail "no batch was counted as parked"
-"$SLUICE_BIN" status -c "$conf" | grep -q retries || fail "sluice status does not show the retries"
+"$SLUICE_BIN" status -c "$conf" | grep_q retries || fail "sluice status does not show the retries"
 assert_eq 0 "$(failed_count "$TEST_TMP/etc" tgt)" "failed records after the outage"
 wait_until 10 bash -c "[ \$(find '$TEST_TMP/etc/state' -name '*.blob' | wc -l) = 0 ]" ||
     fail "spill blobs left after catching up"
 kill -0 "$pid" 2>/dev/null || fail "sluice is not running any more"
 
-if ldd "$SLUICE_BIN" | grep -q libasan; then
+if ldd "$SLUICE_BIN" | grep_q libasan; then
     log "AddressSanitizer build: memory bound reported, not asserted"
 else
     growth=$((hwm_outage - hwm_before))

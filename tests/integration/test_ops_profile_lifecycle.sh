@@ -27,14 +27,14 @@ state=$TEST_TMP/etc/state
 log "offline: list, disable, run --once skips it, enable"
 sluice profile list -c "$conf" >"$TEST_TMP/list.txt"
 grep -q "^shop .* enabled " "$TEST_TMP/list.txt" || { cat "$TEST_TMP/list.txt" >&2; fail "list: shop enabled"; }
-sluice profile disable other -c "$conf" | grep -q "disabled" || fail "offline disable output"
-sluice profile list -c "$conf" | grep -q "^other .* disabled " || fail "list: other disabled"
+sluice profile disable other -c "$conf" | grep_q "disabled" || fail "offline disable output"
+sluice profile list -c "$conf" | grep_q "^other .* disabled " || fail "list: other disabled"
 rc=0; sluice profile disable nosuch -c "$conf" 2>/dev/null || rc=$?
 assert_eq 2 "$rc" "disable of an unknown profile"
 sluice run --once -c "$conf" 2>"$TEST_TMP/once1.err" || { cat "$TEST_TMP/once1.err" >&2; fail "run --once"; }
 assert_eq "1,2,3" "$(ids shop)" "shop rows after run --once"
 [ "$(target "SELECT to_regclass('other.items') IS NULL")" = t ] || fail "disabled profile other was exported"
-sluice profile enable other -c "$conf" | grep -q "enabled" || fail "offline enable output"
+sluice profile enable other -c "$conf" | grep_q "enabled" || fail "offline enable output"
 sluice run --once -c "$conf" 2>"$TEST_TMP/once2.err" || { cat "$TEST_TMP/once2.err" >&2; fail "run --once 2"; }
 assert_eq "1,2,3" "$(ids other)" "other rows after enable"
 assert_eq 1 "$(status_field "$conf" other 'p["failed_records"]')" "other's failed record"
@@ -57,7 +57,7 @@ sleep 1.5 # a running profile applies a change file within ~0.2 s
 assert_eq "1,2,3,4" "$(ids shop)" "a disabled profile applied changes"
 assert_eq "$ckpt_before" "$(target "SELECT string_agg(encode(position, 'hex'), ',' ORDER BY partition) FROM shop._sluice_checkpoint WHERE profile = 'shop'")" "checkpoint moved while disabled"
 
-sluice profile enable shop -c "$conf" | grep -q "resuming" || fail "enable through the service"
+sluice profile enable shop -c "$conf" | grep_q "resuming" || fail "enable through the service"
 wait_until "changes made while disabled applied" '[ "$(ids shop)" = "2,3,4,5" ]' 
 add_change "$TEST_TMP/shop" 3 '{"op": "insert", "entity": "items", "version": 13, "row": {"id": 6, "name": "lime"}}'
 wait_until "change 3 applied" '[ "$(ids shop)" = "2,3,4,5,6" ]' 
@@ -76,7 +76,7 @@ assert_eq 0 "$(target "SELECT count(*) FROM other._sluice_checkpoint WHERE profi
 assert_eq 0 "$(status_field "$conf" other 'p["failed_records"]')" "other's failed records after delete"
 [ ! -e "$state/profiles/other" ] || fail "other's plugin folder (spill blobs) still there"
 assert_eq 0 "$(sqlite3 "$state/state.db" "SELECT count(*) FROM failed_records WHERE profile = 'other'")" "failed_records rows of other"
-sluice profile list -c "$conf" | grep -q "^other .* deleted " || fail "list: other deleted"
+sluice profile list -c "$conf" | grep_q "^other .* deleted " || fail "list: other deleted"
 # shop keeps running
 add_change "$TEST_TMP/shop" 4 '{"op": "insert", "entity": "items", "version": 14, "row": {"id": 7, "name": "date"}}'
 wait_until "shop still applies after deleting other" '[ "$(ids shop)" = "2,3,4,5,6,7" ]' 

@@ -38,7 +38,7 @@ NOTIFY_SOCKET=$sock WATCHDOG_USEC=400000 start_service "$conf" "$TEST_TMP/servic
 wait_until "READY=1" 'grep -q "^READY=1" "$got"'
 wait_until "WATCHDOG=1 (twice)" '[ "$(grep -c "^WATCHDOG=1" "$got")" -ge 2 ]'
 kill -HUP "$SERVICE_PID"
-wait_until "RELOADING=1 then READY=1" 'grep -A1 "^RELOADING=1" "$got" | grep -q "^READY=1"'
+wait_until "RELOADING=1 then READY=1" 'grep -A1 "^RELOADING=1" "$got" | grep_q "^READY=1"'
 stop_service
 grep -q "^STOPPING=1" "$got" || { cat "$got" >&2; fail "no STOPPING=1 on SIGTERM"; }
 log "ok"

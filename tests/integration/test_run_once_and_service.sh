@@ -50,7 +50,7 @@ assert_eq 2 "$rc" "option of another command exit code"
 rc=0; sluice run --once -c "$conf" --profile nosuch 2>"$TEST_TMP/prof.err" || rc=$?
 assert_eq 2 "$rc" "unknown --profile exit code"
 grep -q "nosuch" "$TEST_TMP/prof.err" || fail "unknown --profile is not named in the error"
-sluice --version | grep -q "^sluice " || fail "--version prints no version"
+sluice --version | grep_q "^sluice " || fail "--version prints no version"
 
 # ---- one-shot ----------------------------------------------------------------
 log "run --once"
@@ -71,7 +71,7 @@ at_exit stop_service
 
 # the service is up once the profile shows as running
 for _ in $(seq 1 100); do
-    sluice status -c "$conf" 2>/dev/null | grep -q "^shop .* running" && break
+    sluice status -c "$conf" 2>/dev/null | grep_q "^shop .* running" && break
     kill -0 "$pid" 2>/dev/null || { cat "$TEST_TMP/service.err" >&2; fail "service died"; }
     sleep 0.1
 done

@@ -61,7 +61,7 @@ profiles = (
 CONF
 
 SLUICE_PLUGIN_PATH=$plugins sluice check -c "$main" || fail "sluice check refused the out-of-tree plugin"
-SLUICE_PLUGIN_PATH=$plugins sluice plugins -c "$main" | grep -q "source-counter.so" ||
+SLUICE_PLUGIN_PATH=$plugins sluice plugins -c "$main" | grep_q "source-counter.so" ||
     fail "sluice plugins does not list the out-of-tree plugin"
 SLUICE_PLUGIN_PATH=$plugins sluice run --once -c "$main" || fail "sluice run --once failed"
 

@@ -10,6 +10,11 @@
 
 set -euo pipefail
 
+# grep_q ARGS... - `grep -q` for the end of a pipe: reads all its input, so the
+# command before it never dies of SIGPIPE (which pipefail would count as a
+# failure when grep -q stops reading at the first match)
+grep_q() { grep "$@" >/dev/null; }
+
 : "${SLUICE_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${SLUICE_BUILD_DIR:=$SLUICE_SOURCE_DIR/build}"
 : "${SLUICE_BIN:=$SLUICE_BUILD_DIR/runtime/sluice}"
