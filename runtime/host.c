@@ -36,10 +36,15 @@ static void host_set_error(struct sluice_ctx *ctx, const char *fmt, ...)
 {
     if (!ctx)
         return;
+    char msg[sizeof ctx->error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* a source's snapshot threads may fail at the same time */
+    pthread_mutex_lock(&ctx->lock);
+    memcpy(ctx->error, msg, sizeof msg);
+    pthread_mutex_unlock(&ctx->lock);
 }
 
 static void host_counter_add(struct sluice_ctx *ctx, const char *entity, const char *name,

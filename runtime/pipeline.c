@@ -115,6 +115,7 @@ struct sl_pipeline {
     bool spill_is_loaded, spill_inited;
     struct sl_instance spill;
     pthread_mutex_t spill_lock; /* one call at a time: the error buffer is shared */
+    pthread_mutex_t emit_lock;  /* emit is thread-safe (host.h): one batch at a time */
     struct sl_buf ref_msg;      /* source thread: an encoded claim-check reference */
 };
 
@@ -384,9 +385,22 @@ static bool has_truncate(const struct sluice_batch *b)
     return false;
 }
 
+static int emit_locked(struct sl_pipeline *pl, struct sl_batch *b);
+
+/* A source may emit from several threads (parallel snapshot readers): the
+ * batches get their sequence numbers, and reach the transport, one at a
+ * time in the order their emit calls got the lock. */
 static int hook_emit(void *arg, struct sl_batch *b)
 {
     struct sl_pipeline *pl = arg;
+    pthread_mutex_lock(&pl->emit_lock);
+    int rc = emit_locked(pl, b);
+    pthread_mutex_unlock(&pl->emit_lock);
+    return rc;
+}
+
+static int emit_locked(struct sl_pipeline *pl, struct sl_batch *b)
+{
     struct sluice_batch *pub = &b->pub;
     int rc = SLUICE_STOPPED;
     if (source_stopping(pl))
@@ -1308,6 +1322,7 @@ struct sl_pipeline *sl_pipeline_new(const struct sl_config *cfg, const struct sl
     pthread_mutex_init(&pl->lock, NULL);
     pthread_mutex_init(&pl->prepare_lock, NULL);
     pthread_mutex_init(&pl->spill_lock, NULL);
+    pthread_mutex_init(&pl->emit_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1730,6 +1745,7 @@ void sl_pipeline_free(struct sl_pipeline *pl)
     sl_buf_free(&pl->msg);
     sl_buf_free(&pl->ref_msg);
     pthread_mutex_destroy(&pl->spill_lock);
+    pthread_mutex_destroy(&pl->emit_lock);
     free(pl->plugin_state_dir);
     pthread_cond_destroy(&pl->cond);
     pthread_mutex_destroy(&pl->prepare_lock);

@@ -31,6 +31,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,8 @@ struct pgs_config {
     bool truncate;
     int64_t status_interval_ms;
     int64_t max_retained_wal_mb;
+    int64_t snapshot_workers;
+    int64_t snapshot_split_mb;
 };
 
 static const struct sluice_config_item pgs_spec[] = {
@@ -94,6 +97,10 @@ static const struct sluice_config_item pgs_spec[] = {
     {"max_retained_wal_mb", SLUICE_CFG_INT, 0, "1024",
      offsetof(struct pgs_config, max_retained_wal_mb),
      "warn when the slot holds back more WAL than this (MB, 0 = never)"},
+    {"snapshot_workers", SLUICE_CFG_INT, 0, "2", offsetof(struct pgs_config, snapshot_workers),
+     "sessions reading the initial snapshot in parallel (1-32)"},
+    {"snapshot_split_mb", SLUICE_CFG_INT, 0, "16", offsetof(struct pgs_config, snapshot_split_mb),
+     "tables of twice this size or more are read in page ranges of at least this size (MiB)"},
 };
 
 /* ---- the instance --------------------------------------------------------- */
@@ -128,6 +135,8 @@ struct pgs {
     bool create_publication, truncate;
     uint32_t status_ms;
     int64_t max_wal_mb;
+    uint32_t snapshot_workers;
+    uint64_t split_bytes;
     int run_mode;
 
     struct pgs_entity *ents;
@@ -163,20 +172,6 @@ struct pgs {
     struct pgo_change chg;
     struct pgo_truncate trunc;
 
-    /* snapshot COPY state */
-    struct pgs_entity *snap_ent;
-    uint32_t snap_field;
-    bool snap_bad;
-    char snap_why[256];
-    uint64_t snap_rows, snap_estimate;
-    int snap_rc;
-    uint32_t snap_index;
-    uint8_t snap_pos[PGS_POS_NEWTABLE_LEN];
-    uint32_t snap_pos_len;
-    char *snap_carry; /* a COPY row split over CopyData messages */
-    size_t snap_carry_len, snap_carry_cap;
-    char *snap_unesc; /* one field with its backslash escapes undone */
-    size_t snap_unesc_cap;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -234,14 +229,6 @@ static void pos_stream(struct sluice_position *p, uint64_t e, uint64_t n)
     p->bytes[0] = PGS_POS_STREAM;
     sluice_put_be64(p->bytes + 1, e);
     sluice_put_be64(p->bytes + 9, n);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
 }
 
 /* the stream LSN a position stands for (what may be reported as flushed) */
@@ -590,6 +577,18 @@ static int pgs_init(const struct sluice_host *host, struct sluice_ctx *ctx,
         goto fail;
     }
     s->status_ms = (uint32_t)cfg->status_interval_ms;
+    if (cfg->snapshot_workers < 1 || cfg->snapshot_workers > 32) {
+        host->set_error(ctx, "snapshot_workers must be between 1 and 32, not %" PRId64,
+                        cfg->snapshot_workers);
+        goto fail;
+    }
+    s->snapshot_workers = (uint32_t)cfg->snapshot_workers;
+    if (cfg->snapshot_split_mb < 1 || cfg->snapshot_split_mb > 1048576) {
+        host->set_error(ctx, "snapshot_split_mb must be between 1 and 1048576, not %" PRId64,
+                        cfg->snapshot_split_mb);
+        goto fail;
+    }
+    s->split_bytes = (uint64_t)cfg->snapshot_split_mb << 20;
     s->max_wal_mb = cfg->max_retained_wal_mb;
     for (const char *p = s->slot; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) {
@@ -818,71 +817,172 @@ static int emit_stream(struct pgs *s)
 
 /* ---- the snapshot ------------------------------------------------------------------ */
 
-static void snap_field(void *data, size_t len, void *arg)
+/*
+ * The initial sync (and the snapshot of a table new in the profile) runs in
+ * snapshot_workers sessions of their own, every one inside the same exported
+ * snapshot, so together they read one consistent state. The work is a list
+ * of tasks: a whole table, or on PostgreSQL >= 14 a range of a large
+ * table's heap pages (a TID range scan), so that one big table is read in
+ * parallel too. A reader thread takes the next task, COPYs it out in text
+ * format, parses the rows and emits batches; the batches of all readers get
+ * their positions, and reach the pipeline, under the job's lock, so
+ * positions grow in emit order (host.h).
+ */
+
+
+struct snap_task {
+    uint32_t ent;
+    uint32_t chunk, nchunks;
+    uint64_t from_page, to_page; /* to_page 0: to the end of the table */
+};
+
+struct snap_job {
+    struct pgs *s;
+    struct snap_task *tasks;
+    size_t ntasks, next;
+    pthread_mutex_t lock; /* next, positions and emit order, progress, the first failure */
+    uint8_t pos[PGS_POS_NEWTABLE_LEN]; /* last 8 bytes: batches emitted so far */
+    uint32_t pos_len;
+    uint64_t *ent_rows;     /* rows read per entity, all its tasks */
+    uint32_t *ent_left;     /* tasks not yet done per entity */
+    uint64_t *ent_estimate; /* pg_class.reltuples */
+    atomic_bool abort;
+    int rc;
+    char error[1024];
+};
+
+struct snap_reader {
+    struct snap_job *job;
+    PGconn *conn;
+    pthread_t thread;
+    bool started;
+    struct sluice_batch *b;
+    struct sluice_value *vals;
+    const struct snap_task *task;
+    struct pgs_entity *ent;
+    uint32_t field;
+    bool bad;
+    char why[256];
+    uint64_t rows; /* rows of the current task */
+    int rc;
+    char error[1024];
+    char *carry; /* a COPY row split over CopyData messages */
+    size_t carry_len, carry_cap;
+    char *unesc; /* one field with its backslash escapes undone */
+    size_t unesc_cap;
+};
+
+static void rd_fail(struct snap_reader *r, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void rd_fail(struct snap_reader *r, int rc, const char *fmt, ...)
 {
-    struct pgs *s = arg;
-    struct pgs_entity *pe = s->snap_ent;
-    uint32_t i = s->snap_field++;
-    if (s->snap_bad || s->snap_rc != SLUICE_OK)
+    if (r->rc != SLUICE_OK)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
+    r->rc = rc;
+}
+
+static bool rd_batch(struct snap_reader *r)
+{
+    struct pgs *s = r->job->s;
+    if (!r->b) {
+        r->b = s->host->batch_new(s->ctx);
+        if (!r->b)
+            rd_fail(r, SLUICE_ERR, "out of memory (new batch)");
+    }
+    return r->b != NULL;
+}
+
+/* emit the reader's batch: its position is the next one of the job */
+static int rd_emit(struct snap_reader *r)
+{
+    struct snap_job *j = r->job;
+    struct pgs *s = j->s;
+    struct sluice_batch *b = r->b;
+    r->b = NULL;
+    if (!b || !b->nevents) {
+        s->host->batch_discard(b);
+        return SLUICE_OK;
+    }
+    b->flags |= SLUICE_BATCH_SNAPSHOT;
+    pthread_mutex_lock(&j->lock);
+    uint8_t *count = j->pos + j->pos_len - 8;
+    sluice_put_be64(count, sluice_get_be64(count) + 1);
+    memcpy(b->position.bytes, j->pos, j->pos_len);
+    b->position.len = j->pos_len;
+    s->emitted = b->position;
+    uint32_t ei = r->task->ent;
+    j->ent_rows[ei] += b->nevents;
+    s->host->progress(s->ctx, r->ent->e, j->ent_rows[ei], j->ent_estimate[ei]);
+    int rc = s->host->emit(s->ctx, b);
+    pthread_mutex_unlock(&j->lock);
+    if (rc != SLUICE_OK)
+        rd_fail(r, rc, "stopping");
+    return rc;
+}
+
+static void snap_field(struct snap_reader *r, const char *data, size_t len)
+{
+    struct pgs *s = r->job->s;
+    struct pgs_entity *pe = r->ent;
+    uint32_t i = r->field++;
+    if (r->bad || r->rc != SLUICE_OK)
         return;
     if (i >= pe->e->ncolumns) {
-        s->snap_bad = true;
-        snprintf(s->snap_why, sizeof s->snap_why, "more fields than the %u columns",
-                 pe->e->ncolumns);
+        r->bad = true;
+        snprintf(r->why, sizeof r->why, "more fields than the %u columns", pe->e->ncolumns);
         return;
     }
-    if (!batch(s)) {
-        s->snap_rc = SLUICE_ERR;
+    if (!rd_batch(r))
         return;
-    }
-    struct sluice_value *v = &s->vals[i];
+    struct sluice_value *v = &r->vals[i];
     if (!data) {
         sluice_value_set_null(v);
         return;
     }
-    if (s->host->value_parse(s->ctx, s->b, &pe->e->columns[i], data, len, v) != SLUICE_OK) {
-        s->snap_bad = true;
-        snprintf(s->snap_why, sizeof s->snap_why, "column %s: cannot read the value",
+    if (s->host->value_parse(s->ctx, r->b, &pe->e->columns[i], data, len, v) != SLUICE_OK) {
+        r->bad = true;
+        snprintf(r->why, sizeof r->why, "column %s: cannot read the value",
                  pe->e->columns[i].name);
     }
 }
 
-static void snap_row(int term, void *arg)
+static void snap_row(struct snap_reader *r)
 {
-    struct pgs *s = arg;
-    struct pgs_entity *pe = s->snap_ent;
-    (void)term;
-    uint32_t nf = s->snap_field;
-    s->snap_field = 0;
-    if (s->snap_rc != SLUICE_OK)
+    struct pgs *s = r->job->s;
+    struct pgs_entity *pe = r->ent;
+    uint32_t nf = r->field;
+    r->field = 0;
+    if (r->rc != SLUICE_OK)
         return;
-    s->snap_rows++;
-    if (s->snap_bad || nf != pe->e->ncolumns) {
-        char where[160];
-        snprintf(where, sizeof where, "table %s.%s, snapshot row %" PRIu64, pe->schema,
-                 pe->table, s->snap_rows);
+    r->rows++;
+    if (r->bad || nf != pe->e->ncolumns) {
+        char where[200], end[24] = "end";
+        if (r->task->to_page)
+            snprintf(end, sizeof end, "%" PRIu64, r->task->to_page - 1);
+        if (r->task->nchunks > 1)
+            snprintf(where, sizeof where, "table %s.%s, snapshot pages %" PRIu64 "-%s, row %" PRIu64,
+                     pe->schema, pe->table, r->task->from_page, end, r->rows);
+        else
+            snprintf(where, sizeof where, "table %s.%s, snapshot row %" PRIu64, pe->schema,
+                     pe->table, r->rows);
         s->host->record_failed(s->ctx, pe->e, NULL, where,
-                               s->snap_bad ? s->snap_why : "wrong number of fields");
-        s->snap_bad = false;
+                               r->bad ? r->why : "wrong number of fields");
+        r->bad = false;
         return;
     }
-    struct sluice_event *ev = s->host->batch_append(s->b, pe->e, SLUICE_OP_READ);
+    struct sluice_event *ev = s->host->batch_append(r->b, pe->e, SLUICE_OP_READ);
     if (!ev) {
-        s->host->set_error(s->ctx, "out of memory (batch append)");
-        s->snap_rc = SLUICE_ERR;
+        rd_fail(r, SLUICE_ERR, "out of memory (batch append)");
         return;
     }
     ev->version = PGS_SNAPSHOT_VERSION;
-    memcpy(ev->values, s->vals, pe->e->ncolumns * sizeof *s->vals);
-    if (s->host->batch_full(s->b)) {
-        /* position: the snapshot row count reached */
-        uint8_t *pp = s->snap_pos;
-        sluice_put_be64(pp + s->snap_pos_len - 8, s->snap_rows);
-        s->host->progress(s->ctx, pe->e, s->snap_rows, s->snap_estimate);
-        int rc = emit(s, pp, s->snap_pos_len, true);
-        if (rc != SLUICE_OK)
-            s->snap_rc = rc;
-    }
+    memcpy(ev->values, r->vals, pe->e->ncolumns * sizeof *r->vals);
+    if (s->host->batch_full(r->b))
+        rd_emit(r);
 }
 
 static int hexval(char c)
@@ -946,9 +1046,10 @@ static size_t copy_unescape(const char *in, size_t len, char *out)
     return o;
 }
 
+
 /* one row of COPY text format without its newline: tab-separated fields,
  * \N for NULL */
-static int snap_text_row(struct pgs *s, char *line, size_t len)
+static int snap_text_row(struct snap_reader *r, char *line, size_t len)
 {
     char *p = line, *end = line + len;
     for (;;) {
@@ -956,214 +1057,398 @@ static int snap_text_row(struct pgs *s, char *line, size_t len)
         char *fe = tab ? tab : end;
         size_t fl = (size_t)(fe - p);
         if (fl == 2 && p[0] == '\\' && p[1] == 'N') {
-            snap_field(NULL, 0, s);
+            snap_field(r, NULL, 0);
         } else if (!memchr(p, '\\', fl)) {
-            snap_field(p, fl, s);
+            snap_field(r, p, fl);
         } else {
-            if (fl > s->snap_unesc_cap) {
-                char *n = realloc(s->snap_unesc, fl);
+            if (fl > r->unesc_cap) {
+                char *n = realloc(r->unesc, fl);
                 if (!n) {
-                    s->host->set_error(s->ctx, "out of memory (COPY field of %zu bytes)", fl);
-                    return SLUICE_ERR;
+                    rd_fail(r, SLUICE_ERR, "out of memory (COPY field of %zu bytes)", fl);
+                    return r->rc;
                 }
-                s->snap_unesc = n;
-                s->snap_unesc_cap = fl;
+                r->unesc = n;
+                r->unesc_cap = fl;
             }
-            snap_field(s->snap_unesc, copy_unescape(p, fl, s->snap_unesc), s);
+            snap_field(r, r->unesc, copy_unescape(p, fl, r->unesc));
         }
         if (!tab)
             break;
         p = tab + 1;
     }
-    snap_row(0, s);
-    return s->snap_rc;
+    snap_row(r);
+    return r->rc;
+}
+
+static bool carry_room(struct snap_reader *r, size_t need)
+{
+    if (need <= r->carry_cap)
+        return true;
+    char *c = realloc(r->carry, need * 2);
+    if (!c) {
+        rd_fail(r, SLUICE_ERR, "out of memory (COPY row of %zu bytes)", need);
+        return false;
+    }
+    r->carry = c;
+    r->carry_cap = need * 2;
+    return true;
 }
 
 /* one CopyData message: PostgreSQL sends one row per message, but rows split
  * over messages (or several in one) are handled through the carry buffer */
-static int snap_text_chunk(struct pgs *s, char *buf, size_t n)
+static int snap_text_chunk(struct snap_reader *r, char *buf, size_t n)
 {
     char *p = buf, *end = buf + n;
-    if (s->snap_carry_len) {
+    if (r->carry_len) {
         char *nl = memchr(p, '\n', n);
         size_t take = nl ? (size_t)(nl - p) : n;
-        if (s->snap_carry_len + take > s->snap_carry_cap) {
-            size_t cap = (s->snap_carry_len + take) * 2;
-            char *c = realloc(s->snap_carry, cap);
-            if (!c) {
-                s->host->set_error(s->ctx, "out of memory (COPY row)");
-                return SLUICE_ERR;
-            }
-            s->snap_carry = c;
-            s->snap_carry_cap = cap;
-        }
-        memcpy(s->snap_carry + s->snap_carry_len, p, take);
-        s->snap_carry_len += take;
+        if (!carry_room(r, r->carry_len + take))
+            return r->rc;
+        memcpy(r->carry + r->carry_len, p, take);
+        r->carry_len += take;
         if (!nl)
             return SLUICE_OK;
-        size_t cl = s->snap_carry_len;
-        s->snap_carry_len = 0;
-        int rc = snap_text_row(s, s->snap_carry, cl);
-        if (rc != SLUICE_OK)
-            return rc;
+        size_t cl = r->carry_len;
+        r->carry_len = 0;
+        if (snap_text_row(r, r->carry, cl) != SLUICE_OK)
+            return r->rc;
         p = nl + 1;
     }
     while (p < end) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) {
             size_t rest = (size_t)(end - p);
-            if (rest > s->snap_carry_cap) {
-                char *c = realloc(s->snap_carry, rest * 2);
-                if (!c) {
-                    s->host->set_error(s->ctx, "out of memory (COPY row)");
-                    return SLUICE_ERR;
-                }
-                s->snap_carry = c;
-                s->snap_carry_cap = rest * 2;
-            }
-            memcpy(s->snap_carry, p, rest);
-            s->snap_carry_len = rest;
+            if (!carry_room(r, rest))
+                return r->rc;
+            memcpy(r->carry, p, rest);
+            r->carry_len = rest;
             return SLUICE_OK;
         }
-        int rc = snap_text_row(s, p, (size_t)(nl - p));
-        if (rc != SLUICE_OK)
-            return rc;
+        if (snap_text_row(r, p, (size_t)(nl - p)) != SLUICE_OK)
+            return r->rc;
         p = nl + 1;
     }
     return SLUICE_OK;
 }
 
-/* COPY one table inside the current transaction of s->sql. pos_prefix/len:
- * the position of its batches, whose last 8 bytes are the row count. */
-static int copy_table(struct pgs *s, struct pgs_entity *pe, const uint8_t *pos, uint32_t len)
+/* COPY (SELECT <columns> FROM <table> [WHERE <page range>]) TO STDOUT */
+static char *task_query(struct snap_reader *r, const struct snap_task *t)
 {
-    int rc = SLUICE_ERR;
+    struct pgs *s = r->job->s;
+    struct pgs_entity *pe = &s->ents[t->ent];
     char *q = NULL, *cols = NULL;
     size_t cols_len = 0;
     FILE *cf = open_memstream(&cols, &cols_len);
-    PGresult *r = NULL;
     if (!cf)
-        goto out;
+        return NULL;
     for (uint32_t i = 0; i < pe->e->ncolumns; i++) {
         const char *name = pe->e->columns[i].name;
-        char *qi = PQescapeIdentifier(s->sql, name, strlen(name));
+        char *qi = PQescapeIdentifier(r->conn, name, strlen(name));
         fprintf(cf, "%s%s", i ? ", " : "", qi ? qi : "\"\"");
         PQfreemem(qi);
     }
     fclose(cf);
-    char *tn = qname(s, pe);
-    if (!cols || !tn || asprintf(&q, "COPY (SELECT %s FROM %s) TO STDOUT",
-                                 cols, tn) < 0) {
+    char *sch = PQescapeIdentifier(r->conn, pe->schema, strlen(pe->schema));
+    char *tab = PQescapeIdentifier(r->conn, pe->table, strlen(pe->table));
+    char where[128] = "";
+    if (t->nchunks > 1 && t->to_page)
+        snprintf(where, sizeof where,
+                 " WHERE ctid >= '(%" PRIu64 ",0)'::tid AND ctid < '(%" PRIu64 ",0)'::tid",
+                 t->from_page, t->to_page);
+    else if (t->nchunks > 1)
+        snprintf(where, sizeof where, " WHERE ctid >= '(%" PRIu64 ",0)'::tid", t->from_page);
+    if (!cols || !sch || !tab ||
+        asprintf(&q, "COPY (SELECT %s FROM %s.%s%s) TO STDOUT", cols, sch, tab, where) < 0)
         q = NULL;
-        PQfreemem(tn);
+    PQfreemem(sch);
+    PQfreemem(tab);
+    free(cols);
+    return q;
+}
+
+/* read one task of the snapshot and emit its rows */
+static int snap_copy(struct snap_reader *r, const struct snap_task *t)
+{
+    struct pgs *s = r->job->s;
+    struct pgs_entity *pe = &s->ents[t->ent];
+    r->task = t;
+    r->ent = pe;
+    r->field = 0;
+    r->bad = false;
+    r->rows = 0;
+    r->carry_len = 0;
+    char *q = task_query(r, t);
+    if (!q) {
+        rd_fail(r, SLUICE_ERR, "out of memory");
+        return r->rc;
+    }
+    PGresult *res = PQexec(r->conn, q);
+    free(q);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        rd_fail(r, conn_status(r->conn), "initial sync of %s.%s: %s", pe->schema, pe->table,
+                res_msg(res, r->conn));
+        PQclear(res);
+        return r->rc;
+    }
+    PQclear(res);
+    char *buf = NULL;
+    int n;
+    while ((n = PQgetCopyData(r->conn, &buf, 0)) > 0) {
+        snap_text_chunk(r, buf, (size_t)n);
+        PQfreemem(buf);
+        buf = NULL;
+        if (r->rc == SLUICE_OK && atomic_load(&r->job->abort))
+            rd_fail(r, SLUICE_STOPPED, "stopping");
+        if (r->rc != SLUICE_OK) {
+            /* the COPY cannot be cancelled cheaply: drop the session */
+            PQfinish(r->conn);
+            r->conn = NULL;
+            return r->rc;
+        }
+    }
+    if (n == -2) {
+        rd_fail(r, SLUICE_RETRY, "initial sync of %s.%s: %s", pe->schema, pe->table,
+                pq_msg(r->conn));
+        return r->rc;
+    }
+    res = PQgetResult(r->conn);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rd_fail(r, conn_status(r->conn), "initial sync of %s.%s: %s", pe->schema, pe->table,
+                res_msg(res, r->conn));
+    PQclear(res);
+    while ((res = PQgetResult(r->conn)) != NULL)
+        PQclear(res);
+    if (r->rc == SLUICE_OK && r->carry_len)
+        /* PostgreSQL ends every row with a newline: a rest is a truncated row */
+        rd_fail(r, SLUICE_RETRY,
+                "initial sync of %s.%s: COPY output ends inside row %" PRIu64
+                " (no newline); run again",
+                pe->schema, pe->table, r->rows + 1);
+    if (r->rc == SLUICE_OK)
+        rd_emit(r);
+    return r->rc;
+}
+
+static void *snap_reader_main(void *arg)
+{
+    struct snap_reader *r = arg;
+    struct snap_job *j = r->job;
+    struct pgs *s = j->s;
+    for (;;) {
+        if (atomic_load(&j->abort) || s->host->stopping(s->ctx))
+            break;
+        pthread_mutex_lock(&j->lock);
+        const struct snap_task *t = j->next < j->ntasks ? &j->tasks[j->next++] : NULL;
+        pthread_mutex_unlock(&j->lock);
+        if (!t)
+            break;
+        if (snap_copy(r, t) != SLUICE_OK)
+            break;
+        pthread_mutex_lock(&j->lock);
+        if (--j->ent_left[t->ent] == 0) {
+            struct pgs_entity *pe = &s->ents[t->ent];
+            s->host->progress(s->ctx, pe->e, j->ent_rows[t->ent], j->ent_estimate[t->ent]);
+            s->host->log(s->ctx, SLUICE_LOG_INFO, "initial sync of %s.%s: %" PRIu64 " rows",
+                         pe->schema, pe->table, j->ent_rows[t->ent]);
+        }
+        pthread_mutex_unlock(&j->lock);
+    }
+    if (r->b) {
+        s->host->batch_discard(r->b);
+        r->b = NULL;
+    }
+    if (r->rc != SLUICE_OK) {
+        pthread_mutex_lock(&j->lock);
+        /* the first real failure wins over the "stopping" of the others */
+        if (j->rc == SLUICE_OK || (j->rc == SLUICE_STOPPED && r->rc != SLUICE_STOPPED)) {
+            j->rc = r->rc;
+            snprintf(j->error, sizeof j->error, "%s", r->error);
+        }
+        pthread_mutex_unlock(&j->lock);
+        atomic_store(&j->abort, true);
+    }
+    return NULL;
+}
+
+/* The tasks: every entity in `only` (all when NULL), large tables in page
+ * ranges when the server can scan a ctid range (>= 14) and there is more than
+ * one reader. Queried on s->sql. */
+static int plan_tasks(struct snap_job *j, const bool *only, uint32_t nreaders)
+{
+    struct pgs *s = j->s;
+    bool ranges = nreaders > 1 && PQserverVersion(s->sql) >= 140000;
+    uint64_t *pages = calloc(s->nents ? s->nents : 1, sizeof *pages);
+    uint64_t total = 0, block = 8192;
+    int rc = SLUICE_OK;
+    if (!pages)
+        return SLUICE_ERR;
+    for (uint32_t i = 0; i < s->nents; i++) {
+        if (only && !only[i])
+            continue;
+        char relid[16];
+        snprintf(relid, sizeof relid, "%" PRIu32, s->ents[i].relid);
+        const char *p1[1] = {relid};
+        PGresult *res = sql_query(
+            s,
+            "SELECT GREATEST(reltuples, 0)::bigint, pg_relation_size(oid) / "
+            "current_setting('block_size')::bigint, current_setting('block_size')::bigint "
+            "FROM pg_class WHERE oid = $1",
+            1, p1, "size of a table to copy", &rc);
+        if (!res)
+            goto out;
+        if (PQntuples(res) == 1) {
+            j->ent_estimate[i] = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+            pages[i] = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+            block = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+        }
+        PQclear(res);
+        total += pages[i];
+    }
+    /* about four tasks per reader over all tables, none under snapshot_split_mb */
+    uint64_t chunk = total / ((uint64_t)nreaders * 4), least = s->split_bytes / (block ? block : 8192);
+    if (chunk < least)
+        chunk = least;
+    if (chunk < 1)
+        chunk = 1;
+    for (uint32_t i = 0; i < s->nents; i++) {
+        if (only && !only[i])
+            continue;
+        uint64_t n = ranges && pages[i] >= 2 * chunk ? (pages[i] + chunk - 1) / chunk : 1;
+        struct snap_task *t = realloc(j->tasks, (j->ntasks + n) * sizeof *t);
+        if (!t) {
+            rc = SLUICE_ERR;
+            goto out;
+        }
+        j->tasks = t;
+        for (uint64_t c = 0; c < n; c++)
+            /* the last range is open: the snapshot may see rows on pages the
+             * size above did not count */
+            j->tasks[j->ntasks++] = (struct snap_task){
+                .ent = i, .chunk = (uint32_t)c, .nchunks = (uint32_t)n,
+                .from_page = c * chunk, .to_page = c + 1 < n ? (c + 1) * chunk : 0};
+        j->ent_left[i] = (uint32_t)n;
+    }
+out:
+    free(pages);
+    return rc;
+}
+
+/*
+ * Read the entities in `only` (all when NULL) inside the exported snapshot
+ * `snapshot`, in s->snapshot_workers sessions. pos/len: the position prefix
+ * of the batches; their last 8 bytes count the batches (they start from the
+ * value in pos). Returns SLUICE_OK when every row was emitted.
+ */
+static int snapshot_tables(struct pgs *s, const char *snapshot, const bool *only,
+                           const uint8_t *pos, uint32_t len)
+{
+    struct snap_job j = {.s = s, .rc = SLUICE_OK, .pos_len = len};
+    memcpy(j.pos, pos, len);
+    uint32_t nreaders = s->snapshot_workers;
+    j.ent_rows = calloc(s->nents + 1, sizeof *j.ent_rows);
+    j.ent_left = calloc(s->nents + 1, sizeof *j.ent_left);
+    j.ent_estimate = calloc(s->nents + 1, sizeof *j.ent_estimate);
+    struct snap_reader *rd = calloc(nreaders, sizeof *rd);
+    pthread_mutex_init(&j.lock, NULL);
+    atomic_init(&j.abort, false);
+    int rc = SLUICE_ERR;
+    if (!j.ent_rows || !j.ent_left || !j.ent_estimate || !rd) {
         s->host->set_error(s->ctx, "out of memory");
         goto out;
     }
-    free(tn);
-
-    s->snap_estimate = 0;
-    char relid[16];
-    snprintf(relid, sizeof relid, "%" PRIu32, pe->relid);
-    const char *p1[1] = {relid};
-    int qrc;
-    r = sql_query(s, "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = $1", 1, p1,
-                  "estimate rows", &qrc);
-    if (r && PQntuples(r) == 1)
-        s->snap_estimate = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    r = PQexec(s->sql, q);
-    if (PQresultStatus(r) != PGRES_COPY_OUT) {
-        s->host->set_error(s->ctx, "initial sync of %s.%s: %s", pe->schema, pe->table,
-                           res_msg(r, s->sql));
-        rc = conn_status(s->sql);
+    rc = plan_tasks(&j, only, nreaders);
+    if (rc != SLUICE_OK)
         goto out;
-    }
-    PQclear(r);
-    r = NULL;
-    s->snap_carry_len = 0;
-    s->snap_ent = pe;
-    s->snap_field = 0;
-    s->snap_bad = false;
-    s->snap_rows = 0;
-    s->snap_rc = SLUICE_OK;
-    memcpy(s->snap_pos, pos, len);
-    s->snap_pos_len = len;
-    char *buf = NULL;
-    int n;
-    while ((n = PQgetCopyData(s->sql, &buf, 0)) > 0) {
-        int crc = snap_text_chunk(s, buf, (size_t)n);
-        if (crc != SLUICE_OK && s->snap_rc == SLUICE_OK)
-            s->snap_rc = crc;
-        PQfreemem(buf);
-        buf = NULL;
-        if (s->snap_rc != SLUICE_OK)
+    if (nreaders > j.ntasks)
+        nreaders = j.ntasks ? (uint32_t)j.ntasks : 1;
+    /* every session imports the snapshot before any reading starts */
+    char *lit = PQescapeLiteral(s->sql, snapshot, strlen(snapshot)), *imp = NULL;
+    if (!lit || asprintf(&imp, "SET TRANSACTION SNAPSHOT %s", lit) < 0)
+        imp = NULL;
+    PQfreemem(lit);
+    for (uint32_t i = 0; i < nreaders && rc == SLUICE_OK; i++) {
+        struct snap_reader *r = &rd[i];
+        r->job = &j;
+        r->vals = calloc(s->nvals ? s->nvals : 1, sizeof *r->vals);
+        r->conn = pgs_connect(s, false);
+        if (!r->conn) {
+            rc = SLUICE_RETRY;
             break;
+        }
+        const char *steps[2] = {"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", imp};
+        for (int k = 0; k < 2 && rc == SLUICE_OK; k++) {
+            PGresult *res = steps[k] ? PQexec(r->conn, steps[k]) : NULL;
+            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                s->host->set_error(s->ctx, "snapshot session %u: %s: %s", i + 1,
+                                   k ? "import the slot's snapshot" : "begin",
+                                   steps[k] ? res_msg(res, r->conn) : "out of memory");
+                rc = steps[k] ? conn_status(r->conn) : SLUICE_ERR;
+            }
+            PQclear(res);
+        }
+        if (rc == SLUICE_OK && !r->vals) {
+            s->host->set_error(s->ctx, "out of memory");
+            rc = SLUICE_ERR;
+        }
     }
-    if (s->snap_rc != SLUICE_OK) {
-        rc = s->snap_rc;
-        /* drain and drop the connection: the COPY cannot be cancelled cheaply */
-        PQfinish(s->sql);
-        s->sql = NULL;
+    free(imp);
+    if (rc != SLUICE_OK)
         goto out;
+    s->host->log(s->ctx, SLUICE_LOG_INFO,
+                 "snapshot: %zu tasks over %u sessions sharing snapshot %s", j.ntasks, nreaders,
+                 snapshot);
+    for (uint32_t i = 0; i < nreaders; i++) {
+        if (pthread_create(&rd[i].thread, NULL, snap_reader_main, &rd[i]) != 0) {
+            atomic_store(&j.abort, true);
+            j.rc = SLUICE_ERR;
+            snprintf(j.error, sizeof j.error, "cannot start a snapshot thread: %s",
+                     strerror(errno));
+            break;
+        }
+        rd[i].started = true;
     }
-    if (s->snap_carry_len) {
-        /* PostgreSQL ends every row with a newline: a rest is a truncated row */
-        s->snap_carry_len = 0;
-        s->host->set_error(s->ctx,
-                           "initial sync of %s.%s: COPY output ends inside row %" PRIu64
-                           " (no newline); run again",
-                           pe->schema, pe->table, s->snap_rows + 1);
-        s->snap_rc = SLUICE_RETRY;
+    for (uint32_t i = 0; i < nreaders; i++)
+        if (rd[i].started)
+            pthread_join(rd[i].thread, NULL);
+    rc = j.rc;
+    if (rc == SLUICE_OK && j.next < j.ntasks)
+        rc = SLUICE_STOPPED; /* the host stopped the readers */
+    if (rc != SLUICE_OK && rc != SLUICE_STOPPED)
+        s->host->set_error(s->ctx, "%s", j.error);
+    for (uint32_t i = 0; rc == SLUICE_OK && i < nreaders; i++) {
+        PGresult *res = PQexec(rd[i].conn, "COMMIT");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            s->host->set_error(s->ctx, "end the snapshot transaction: %s",
+                               res_msg(res, rd[i].conn));
+            rc = conn_status(rd[i].conn);
+        }
+        PQclear(res);
     }
-    if (n == -2) {
-        s->host->set_error(s->ctx, "initial sync of %s.%s: %s", pe->schema, pe->table,
-                           pq_msg(s->sql));
-        rc = SLUICE_RETRY;
-        goto out;
-    }
-    r = PQgetResult(s->sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        s->host->set_error(s->ctx, "initial sync of %s.%s: %s", pe->schema, pe->table,
-                           res_msg(r, s->sql));
-        rc = conn_status(s->sql);
-        goto out;
-    }
-    if (s->snap_rc != SLUICE_OK) {
-        rc = s->snap_rc;
-        goto out;
-    }
-    if (s->b && s->b->nevents) {
-        sluice_put_be64(s->snap_pos + len - 8, s->snap_rows);
-        rc = emit(s, s->snap_pos, len, true);
-        if (rc != SLUICE_OK)
-            goto out;
-    }
-    s->host->progress(s->ctx, pe->e, s->snap_rows, s->snap_estimate);
-    s->host->log(s->ctx, SLUICE_LOG_INFO, "initial sync of %s.%s: %" PRIu64 " rows", pe->schema,
-                 pe->table, s->snap_rows);
-    rc = SLUICE_OK;
 out:
-    free(s->snap_carry);
-    s->snap_carry = NULL;
-    s->snap_carry_len = s->snap_carry_cap = 0;
-    free(s->snap_unesc);
-    s->snap_unesc = NULL;
-    s->snap_unesc_cap = 0;
-    PQclear(r);
-    while (s->sql && (r = PQgetResult(s->sql)) != NULL)
-        PQclear(r);
-    free(q);
-    free(cols);
+    for (uint32_t i = 0; rd && i < nreaders; i++) {
+        PQfinish(rd[i].conn);
+        free(rd[i].vals);
+        free(rd[i].carry);
+        free(rd[i].unesc);
+        if (rd[i].b)
+            s->host->batch_discard(rd[i].b);
+    }
+    free(rd);
+    free(j.tasks);
+    free(j.ent_rows);
+    free(j.ent_left);
+    free(j.ent_estimate);
+    pthread_mutex_destroy(&j.lock);
     return rc;
 }
 
 /* one batch of TRUNCATE events for the given entities (all when only < 0) */
-static int emit_truncates(struct pgs *s, int only, const uint8_t *pos, uint32_t len)
+static int emit_truncates(struct pgs *s, const bool *only, const uint8_t *pos, uint32_t len)
 {
     if (!batch(s))
         return SLUICE_ERR;
     for (uint32_t i = 0; i < s->nents; i++) {
-        if (only >= 0 && (uint32_t)only != i)
+        if (only && !only[i])
             continue;
         struct sluice_event *ev = s->host->batch_append(s->b, s->ents[i].e, SLUICE_OP_TRUNCATE);
         if (!ev) {
@@ -1835,26 +2120,11 @@ static int initial_sync(struct pgs *s, bool restart)
     uint8_t pos[PGS_POS_SNAPSHOT_LEN] = {PGS_POS_SNAPSHOT};
     sluice_put_be64(pos + 1, consistent);
     if (restart) {
-        rc = emit_truncates(s, -1, pos, sizeof pos);
+        rc = emit_truncates(s, NULL, pos, sizeof pos);
         if (rc != SLUICE_OK)
             return rc;
     }
-    rc = sql_exec(s, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL,
-                  "begin the snapshot transaction");
-    if (rc == SLUICE_OK) {
-        char *lit = PQescapeLiteral(s->sql, snapshot, strlen(snapshot)), *q = NULL;
-        if (!lit || asprintf(&q, "SET TRANSACTION SNAPSHOT %s", lit) < 0)
-            q = NULL;
-        PQfreemem(lit);
-        rc = q ? sql_exec(s, q, 0, NULL, "import the slot's snapshot") : SLUICE_ERR;
-        free(q);
-    }
-    for (uint32_t i = 0; rc == SLUICE_OK && i < s->nents; i++) {
-        put_be32(pos + 9, i);
-        rc = copy_table(s, &s->ents[i], pos, sizeof pos);
-    }
-    if (rc == SLUICE_OK)
-        rc = sql_exec(s, "COMMIT", 0, NULL, "end the snapshot transaction");
+    rc = snapshot_tables(s, snapshot, NULL, pos, sizeof pos);
     if (rc != SLUICE_OK)
         return rc;
     s->commit_end = consistent;
@@ -1864,40 +2134,61 @@ static int initial_sync(struct pgs *s, bool restart)
     return emit(s, p.bytes, p.len, false); /* the initial sync is complete */
 }
 
-/* tables new in the profile: their own snapshot before the stream resumes */
+/* tables new in the profile: their own snapshot before the stream resumes.
+ * Positions: the resume position, then a counter (0: the truncates, then one
+ * per batch, UINT64_MAX: done). */
 static int snapshot_new_tables(struct pgs *s, const struct sluice_position *resume)
 {
-    int rc = SLUICE_OK;
     uint8_t pos[PGS_POS_NEWTABLE_LEN];
     memcpy(pos, resume->bytes, PGS_POS_STREAM_LEN);
     pos[PGS_POS_STREAM_LEN] = PGS_POS_NEWTABLE;
     sluice_put_be64(pos + PGS_POS_STREAM_LEN + 1, 0);
+    bool *only = calloc(s->nents ? s->nents : 1, sizeof *only);
     bool any = false;
-    for (uint32_t i = 0; rc == SLUICE_OK && i < s->nents; i++) {
+    if (!only) {
+        s->host->set_error(s->ctx, "out of memory");
+        return SLUICE_ERR;
+    }
+    for (uint32_t i = 0; i < s->nents; i++) {
         struct pgs_entity *pe = &s->ents[i];
         if (pe->covered)
             continue;
-        any = true;
+        only[i] = any = true;
         s->host->log(s->ctx, SLUICE_LOG_INFO,
                      "table %s.%s is new in the profile: taking its own snapshot before "
                      "resuming the stream",
                      pe->schema, pe->table);
-        rc = emit_truncates(s, (int)i, pos, sizeof pos);
-        if (rc == SLUICE_OK)
-            rc = sql_exec(s, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL,
-                          "begin the snapshot transaction");
-        if (rc == SLUICE_OK)
-            rc = copy_table(s, pe, pos, sizeof pos);
-        if (rc == SLUICE_OK)
-            rc = sql_exec(s, "COMMIT", 0, NULL, "end the snapshot transaction");
     }
-    if (rc == SLUICE_OK && any) {
-        sluice_put_be64(pos + PGS_POS_STREAM_LEN + 1, UINT64_MAX);
-        rc = emit(s, pos, sizeof pos, false);
-        s->cover_pos.len = sizeof pos;
-        memcpy(s->cover_pos.bytes, pos, sizeof pos);
-        s->cover_pending = true;
+    int rc = SLUICE_OK;
+    if (!any)
+        goto out;
+    rc = emit_truncates(s, only, pos, sizeof pos);
+    if (rc == SLUICE_OK)
+        rc = sql_exec(s, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL,
+                      "begin the snapshot transaction");
+    if (rc != SLUICE_OK)
+        goto out;
+    /* the sessions share the snapshot this transaction exports */
+    PGresult *r = sql_query(s, "SELECT pg_export_snapshot()", 0, NULL, "export a snapshot", &rc);
+    if (r) {
+        char snapshot[128];
+        snprintf(snapshot, sizeof snapshot, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        rc = snapshot_tables(s, snapshot, only, pos, sizeof pos);
     }
+    int end = sql_exec(s, rc == SLUICE_OK ? "COMMIT" : "ROLLBACK", 0, NULL,
+                       "end the snapshot transaction");
+    if (rc == SLUICE_OK)
+        rc = end;
+    if (rc != SLUICE_OK)
+        goto out;
+    sluice_put_be64(pos + PGS_POS_STREAM_LEN + 1, UINT64_MAX);
+    rc = emit(s, pos, sizeof pos, false);
+    s->cover_pos.len = sizeof pos;
+    memcpy(s->cover_pos.bytes, pos, sizeof pos);
+    s->cover_pending = true;
+out:
+    free(only);
     return rc;
 }
 

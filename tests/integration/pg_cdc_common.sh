@@ -26,13 +26,14 @@ cdc_source_tables() {
 }
 
 # cdc_profile NAME TARGET_DB [extra profile lines] - a drop-in for a profile
+# (CDC_SOURCE_EXTRA: more settings of the source section)
 cdc_profile() {
     local name=$1 db=$2 extra=${3:-}
     cat >"$TEST_TMP/etc/conf.d/10-$name.conf" <<CONF
 profiles = ( {
   name = "$name";
   entities = [ "t1", "public.t2", "t3" ];
-  source = { plugin = "pg"; conninfo = "$PG_CONNINFO"; status_interval_ms = 500; };
+  source = { plugin = "pg"; conninfo = "$PG_CONNINFO"; status_interval_ms = 500; ${CDC_SOURCE_EXTRA:-} };
   sink = { plugin = "pg"; conninfo = "${CDC_SINK_CONNINFO:-$PG_CONNINFO} dbname=$db"; };
   target_schema = "cdc";
   batch_size = 1000;

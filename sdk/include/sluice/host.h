@@ -129,7 +129,12 @@ struct sluice_host {
     /* emit - hand a batch to the pipeline; the host takes it back (the source
      * must not touch b afterwards). Blocks while the pipeline is full
      * (backpressure). Set b->position before emitting. Returns SLUICE_OK, or
-     * SLUICE_STOPPED when the host is stopping: return from run() promptly. */
+     * SLUICE_STOPPED when the host is stopping: return from run() promptly.
+     * Threads the source starts during run() may emit too (parallel snapshot
+     * readers): calls are serialized, and a batch's place in the stream is
+     * the order its call got in. Positions must not decrease in that order;
+     * a source emitting from several threads assigns positions and calls
+     * emit under one lock of its own. */
     int (*emit)(struct sluice_ctx *ctx, struct sluice_batch *b);
 
     /* stopping - true once the host wants run() to return. */
