@@ -14,6 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* The linger clock: batch_full is asked after every appended event, so it
+ * reads the coarse clock (no clock source access; a few ms of resolution,
+ * enough for linger_ms). */
+static uint64_t linger_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 #define ARENA_CHUNK (64u * 1024u)
 #define ARENA_ALIGN 16u
@@ -226,7 +237,7 @@ struct sluice_event *sl_batch_append(struct sl_batch *b, const struct sluice_ent
         return NULL;
     memset(vals, 0, n * sizeof *vals); /* SLUICE_ABSENT */
     if (b->pub.nevents == 0 && b->linger_ms)
-        b->first_event_us = sl_now_mono_us();
+        b->first_event_us = linger_now_us();
     struct sluice_event *ev = &b->pub.events[b->pub.nevents++];
     memset(ev, 0, sizeof *ev);
     ev->entity = e;
@@ -256,7 +267,7 @@ bool sl_batch_full(const struct sl_batch *b)
         return true;
     /* batching by time: a trickle of changes is sent within linger_ms */
     if (b->linger_ms && b->pub.nevents > 0 &&
-        sl_now_mono_us() - b->first_event_us >= (uint64_t)b->linger_ms * 1000u)
+        linger_now_us() - b->first_event_us >= (uint64_t)b->linger_ms * 1000u)
         return true;
     return false;
 }

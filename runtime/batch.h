@@ -38,7 +38,7 @@ struct sl_batch {
     uint32_t max_rows;       /* batch_full() thresholds */
     uint64_t max_bytes;
     uint32_t linger_ms;      /* full once the first event is this old (0: never) */
-    uint64_t first_event_us; /* monotonic time of the first append since reset */
+    uint64_t first_event_us; /* CLOCK_MONOTONIC_COARSE time of the first append since reset */
     void *owner;             /* struct sluice_ctx * of whoever asked for it */
     /* decoded batches: the entity schemas the wire message carried */
     const struct sluice_entity **entities;

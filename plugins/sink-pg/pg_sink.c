@@ -64,13 +64,26 @@ struct pg_sink {
     unsigned stage_seq;
 
     struct sluice_sql_buf sql, data, keys, scratch;
+    struct sluice_sql_buf begin_sql; /* "BEGIN; " + the first statement */
     struct pg_ev *evs;
     size_t cap_evs;
     int32_t *slots; /* open-addressing hash of key -> index in evs */
     size_t cap_slots;
     size_t *rowmap; /* COPY line - 1 -> batch index */
     size_t cap_rowmap;
+
+    /* apply: BEGIN goes out with the batch's first statement */
+    bool begin_pending;
+    bool no_fast; /* this batch replays rows the target has: no COPY fast path */
+    /* per entity id: does the tombstone table hold rows of it? */
+    signed char *tomb; /* TOMB_UNKNOWN, TOMB_NONE, TOMB_SOME */
+    size_t cap_tomb;
 };
+
+enum { TOMB_UNKNOWN = 0, TOMB_NONE = 1, TOMB_SOME = 2 };
+
+/* apply_fast met rows the target already has: apply the batch again, staged */
+#define PG_REDO_STAGED 1000
 
 /* ---- errors ------------------------------------------------------------------- */
 
@@ -123,10 +136,46 @@ static int pg_fail(struct pg_sink *s, const PGresult *res, const char *what, con
     return rc;
 }
 
+/* the BEGIN of the batch's transaction, when it has not gone out yet */
+static int pg_begin_now(struct pg_sink *s)
+{
+    if (!s->begin_pending)
+        return SLUICE_OK;
+    s->begin_pending = false;
+    PGresult *res = PQexec(s->conn, "BEGIN");
+    int rc = SLUICE_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = pg_fail(s, res, "begin", NULL);
+    PQclear(res);
+    return rc;
+}
+
+/* sql without parameters, behind "BEGIN; " when the transaction still has to
+ * start (one round trip instead of two); NULL when out of memory */
+static const char *with_begin(struct pg_sink *s, const char *sql)
+{
+    if (!s->begin_pending)
+        return sql;
+    sluice_sql_buf_reset(&s->begin_sql);
+    sluice_sql_buf_puts(&s->begin_sql, "BEGIN; ");
+    sluice_sql_buf_puts(&s->begin_sql, sql);
+    if (s->begin_sql.failed)
+        return NULL;
+    s->begin_pending = false;
+    return sluice_sql_buf_str(&s->begin_sql);
+}
+
 /* Run a statement without results. params may be NULL. */
 static int pg_exec(struct pg_sink *s, const char *sql, int nparams, const char *const *params,
                    const char *what, const char *entity)
 {
+    int brc = nparams ? pg_begin_now(s) : SLUICE_OK;
+    if (brc != SLUICE_OK)
+        return brc;
+    if (!nparams && !(sql = with_begin(s, sql))) {
+        s->host->set_error(s->ctx, "out of memory building SQL for %s", s->target);
+        return SLUICE_NOMEM;
+    }
     PGresult *res = nparams ? PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0)
                             : PQexec(s->conn, sql);
     int rc = SLUICE_OK;
@@ -176,9 +225,11 @@ static void pg_sink_free(struct pg_sink *s)
     sluice_sql_buf_free(&s->data);
     sluice_sql_buf_free(&s->keys);
     sluice_sql_buf_free(&s->scratch);
+    sluice_sql_buf_free(&s->begin_sql);
     free(s->evs);
     free(s->slots);
     free(s->rowmap);
+    free(s->tomb);
     free(s);
 }
 
@@ -694,7 +745,10 @@ static int copy_rows(struct pg_sink *s, const struct sluice_batch *batch,
     sluice_sql_buf_puts(&s->sql, ") FROM STDIN");
     if (s->sql.failed)
         return pg_oom(s);
-    PGresult *res = PQexec(s->conn, sluice_sql_buf_str(&s->sql));
+    const char *cmd = with_begin(s, sluice_sql_buf_str(&s->sql));
+    if (!cmd)
+        return pg_oom(s);
+    PGresult *res = PQexec(s->conn, cmd);
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         rc = pg_fail(s, res, "start COPY", e->name);
         PQclear(res);
@@ -732,7 +786,7 @@ static int copy_rows(struct pg_sink *s, const struct sluice_batch *batch,
         }
         if (abort_msg)
             break;
-        sluice_sql_buf_printf(&s->data, "%" PRIu64, ev->version);
+        pg_put_u64(&s->data, ev->version);
         if (staging) {
             sluice_sql_buf_putc(&s->data, '\t');
             sluice_sql_buf_reset(&s->scratch);
@@ -779,8 +833,47 @@ static int copy_rows(struct pg_sink *s, const struct sluice_batch *batch,
 
 /* ---- apply: one entity ------------------------------------------------------------ */
 
+/* What the sink knows of entity e's tombstones (by e->id). A partition's
+ * keys are its own for the whole run (the runtime partitions by key), so a
+ * tombstone another worker writes never names a key this instance applies:
+ * "none" stays true until this instance writes one. Any rollback forgets. */
+static signed char *tomb_state(struct pg_sink *s, const struct sluice_entity *e)
+{
+    if (e->id >= s->cap_tomb) {
+        size_t cap = (size_t)e->id * 2 + 8;
+        signed char *t = realloc(s->tomb, cap);
+        if (!t)
+            return NULL;
+        memset(t + s->cap_tomb, TOMB_UNKNOWN, cap - s->cap_tomb);
+        s->tomb = t;
+        s->cap_tomb = cap;
+    }
+    return &s->tomb[e->id];
+}
+
+static void tomb_forget(struct pg_sink *s)
+{
+    if (s->tomb)
+        memset(s->tomb, TOMB_UNKNOWN, s->cap_tomb);
+}
+
+static void tomb_set(struct pg_sink *s, const struct sluice_entity *e, int state)
+{
+    signed char *t = tomb_state(s, e);
+    if (t)
+        *t = (signed char)state;
+}
+
 static int has_tombstones(struct pg_sink *s, const struct sluice_entity *e, bool *yes)
 {
+    signed char *known = tomb_state(s, e);
+    if (known && *known != TOMB_UNKNOWN) {
+        *yes = *known == TOMB_SOME;
+        return SLUICE_OK;
+    }
+    int brc = pg_begin_now(s);
+    if (brc != SLUICE_OK)
+        return brc;
     sluice_sql_buf_reset(&s->sql);
     sluice_sql_buf_puts(&s->sql, "SELECT 1 FROM ");
     struct sluice_sql_table tt = {.schema = s->schema, .name = SLUICE_SQL_TOMBSTONE_TABLE};
@@ -797,6 +890,8 @@ static int has_tombstones(struct pg_sink *s, const struct sluice_entity *e, bool
     else
         *yes = PQntuples(res) > 0;
     PQclear(res);
+    if (rc == SLUICE_OK && known)
+        *known = *yes ? TOMB_SOME : TOMB_NONE;
     return rc;
 }
 
@@ -946,6 +1041,7 @@ static int apply_staged(struct pg_sink *s, const struct sluice_batch *batch,
             rc = pg_oom(s);
             goto out;
         }
+        tomb_set(s, e, TOMB_SOME);
         rc = pg_exec(s, sluice_sql_buf_str(&s->sql), 2, params, "write tombstones", e->name);
         if (rc != SLUICE_OK)
             goto out;
@@ -983,7 +1079,9 @@ out:
 /*
  * Snapshot fast path: every event is a READ and no tombstone exists, so the
  * rows can be COPYed straight into the target. A unique violation means a
- * replay (rows already there): roll back to the savepoint and use staging.
+ * replay (rows already there): the batch's transaction is lost, so the whole
+ * batch is applied again through staging (PG_REDO_STAGED) - rare, and cheaper
+ * than a savepoint around every COPY.
  */
 static int apply_fast(struct pg_sink *s, const struct sluice_batch *batch,
                       const struct sluice_entity *e, size_t nevs, size_t *failed, bool *done)
@@ -998,9 +1096,6 @@ static int apply_fast(struct pg_sink *s, const struct sluice_batch *batch,
     rc = has_tombstones(s, e, &tomb);
     if (rc != SLUICE_OK || tomb)
         goto out;
-    rc = pg_exec(s, "SAVEPOINT sluice_fast", 0, NULL, "savepoint", e->name);
-    if (rc != SLUICE_OK)
-        goto out;
     sluice_sql_table_name(&tn, D, &t);
     if (tn.failed) {
         rc = pg_oom(s);
@@ -1009,13 +1104,11 @@ static int apply_fast(struct pg_sink *s, const struct sluice_batch *batch,
     size_t ignored = SIZE_MAX;
     rc = copy_rows(s, batch, e, nevs, sluice_sql_buf_str(&tn), false, &ignored, st);
     if (rc == SLUICE_OK) {
-        rc = pg_exec(s, "RELEASE SAVEPOINT sluice_fast", 0, NULL, "release savepoint", e->name);
-        *done = rc == SLUICE_OK;
+        *done = true;
         goto out;
     }
     if (strcmp(st, "23505") == 0) {
-        rc = pg_exec(s, "ROLLBACK TO SAVEPOINT sluice_fast", 0, NULL, "rollback to savepoint",
-                     e->name);
+        rc = PG_REDO_STAGED;
         goto out;
     }
     *failed = ignored;
@@ -1033,7 +1126,7 @@ static int apply_entity(struct pg_sink *s, const struct sluice_batch *batch, siz
     bool all_read = true;
     for (long k = 0; k < n && all_read; k++)
         all_read = batch->events[s->evs[k].index].op == SLUICE_OP_READ;
-    if (all_read) {
+    if (all_read && !s->no_fast) {
         bool done = false;
         int rc = apply_fast(s, batch, e, (size_t)n, failed, &done);
         if (rc != SLUICE_OK || done)
@@ -1059,7 +1152,10 @@ static int apply_truncate(struct pg_sink *s, const struct sluice_entity *e)
     if (s->sql.failed)
         return pg_oom(s);
     const char *params[2] = {s->profile, e->name};
-    return pg_exec(s, sluice_sql_buf_str(&s->sql), 2, params, "reset tombstones", e->name);
+    rc = pg_exec(s, sluice_sql_buf_str(&s->sql), 2, params, "reset tombstones", e->name);
+    if (rc == SLUICE_OK)
+        tomb_set(s, e, TOMB_NONE); /* forgotten again if the batch rolls back */
+    return rc;
 }
 
 /* apply every entity's events in batch[lo, hi) (no TRUNCATE inside) */
@@ -1080,8 +1176,17 @@ static int apply_segment(struct pg_sink *s, const struct sluice_batch *batch, si
     return SLUICE_OK;
 }
 
-static int write_checkpoint(struct pg_sink *s, const struct sluice_batch *batch)
+/*
+ * End the batch: its checkpoint and COMMIT go out together in libpq's
+ * pipeline mode (one round trip). A batch that changed nothing (a position
+ * only) writes its checkpoint alone: one statement is atomic by itself.
+ */
+static int finish_batch(struct pg_sink *s, const struct sluice_batch *batch)
 {
+    bool txn = !s->begin_pending;
+    s->begin_pending = false;
+    if (batch->position.len == 0)
+        return txn ? pg_exec(s, "COMMIT", 0, NULL, "commit", NULL) : SLUICE_OK;
     char partition[16];
     snprintf(partition, sizeof(partition), "%" PRIu32, batch->partition);
     sluice_sql_buf_reset(&s->sql);
@@ -1091,12 +1196,49 @@ static int write_checkpoint(struct pg_sink *s, const struct sluice_batch *batch)
     const char *values[3] = {s->profile, partition, (const char *)batch->position.bytes};
     const int lengths[3] = {0, 0, (int)batch->position.len};
     const int formats[3] = {0, 0, 1};
-    PGresult *res = PQexecParams(s->conn, sluice_sql_buf_str(&s->sql), 3, NULL, values, lengths,
-                                 formats, 0);
+    const char *sql = sluice_sql_buf_str(&s->sql);
+    if (!txn) {
+        PGresult *res = PQexecParams(s->conn, sql, 3, NULL, values, lengths, formats, 0);
+        int rc = SLUICE_OK;
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = pg_fail(s, res, "write checkpoint", NULL);
+        PQclear(res);
+        return rc;
+    }
+    if (!PQenterPipelineMode(s->conn) ||
+        !PQsendQueryParams(s->conn, sql, 3, NULL, values, lengths, formats, 0) ||
+        !PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQpipelineSync(s->conn)) {
+        int rc = pg_fail(s, NULL, "write checkpoint", NULL);
+        if (s->conn)
+            PQexitPipelineMode(s->conn);
+        return rc;
+    }
     int rc = SLUICE_OK;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        rc = pg_fail(s, res, "write checkpoint", NULL);
-    PQclear(res);
+    static const char *const what[2] = {"write checkpoint", "commit"};
+    for (int q = 0; q < 2 && s->conn; q++) {
+        PGresult *res = PQgetResult(s->conn);
+        if (!res) {
+            if (rc == SLUICE_OK)
+                rc = pg_fail(s, NULL, what[q], NULL);
+            break;
+        }
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == SLUICE_OK)
+            rc = pg_fail(s, res, what[q], NULL);
+        PQclear(res);
+        if (s->conn)
+            PQclear(PQgetResult(s->conn)); /* the NULL that ends a query's results */
+    }
+    if (s->conn) {
+        PGresult *res;
+        while ((res = PQgetResult(s->conn)) != NULL) { /* PGRES_PIPELINE_SYNC */
+            bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+            PQclear(res);
+            if (sync)
+                break;
+        }
+        PQexitPipelineMode(s->conn);
+    }
     return rc;
 }
 
@@ -1105,14 +1247,14 @@ static int pg_sink_apply(void *inst, const struct sluice_batch *batch, size_t *f
     struct pg_sink *s = inst;
     int rc;
 
+    s->no_fast = false;
+again:
     *failed = SIZE_MAX;
     s->stage_seq = 0;
     rc = ensure_meta(s);
     if (rc != SLUICE_OK)
         return rc;
-    rc = pg_exec(s, "BEGIN", 0, NULL, "begin", NULL);
-    if (rc != SLUICE_OK)
-        goto out;
+    s->begin_pending = true; /* BEGIN goes out with the first statement */
     size_t lo = 0;
     for (size_t i = 0; i < batch->nevents; i++) {
         if (batch->events[i].op != SLUICE_OP_TRUNCATE)
@@ -1126,17 +1268,21 @@ static int pg_sink_apply(void *inst, const struct sluice_batch *batch, size_t *f
         lo = i + 1;
     }
     rc = apply_segment(s, batch, lo, batch->nevents, failed);
-    if (rc != SLUICE_OK)
-        goto out;
-    if (batch->position.len > 0) {
-        rc = write_checkpoint(s, batch);
-        if (rc != SLUICE_OK)
-            goto out;
-    }
-    rc = pg_exec(s, "COMMIT", 0, NULL, "commit", NULL);
+    if (rc == SLUICE_OK)
+        rc = finish_batch(s, batch);
 out:
     if (rc != SLUICE_OK) {
+        s->begin_pending = false;
         pg_rollback(s);
+        tomb_forget(s); /* what this transaction wrote or removed is undone */
+        if (rc == PG_REDO_STAGED) {
+            if (!s->no_fast) {
+                s->no_fast = true;
+                goto again;
+            }
+            s->host->set_error(s->ctx, "internal: the staged apply asked for itself again");
+            rc = SLUICE_ERR;
+        }
         if (rc != SLUICE_ERR)
             *failed = SIZE_MAX;
     }

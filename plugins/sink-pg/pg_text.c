@@ -16,6 +16,36 @@
 
 static const char hexdigits[] = "0123456789abcdef";
 
+/* decimal digits without printf: COPY rows are mostly numbers */
+void pg_put_u64(struct sluice_sql_buf *b, uint64_t u)
+{
+    char tmp[24], *end = tmp + sizeof tmp, *p = end;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    sluice_sql_buf_append(b, p, (size_t)(end - p));
+}
+
+static void put_i64(struct sluice_sql_buf *b, int64_t v)
+{
+    if (v < 0) {
+        sluice_sql_buf_putc(b, '-');
+        pg_put_u64(b, 0 - (uint64_t)v);
+    } else {
+        pg_put_u64(b, (uint64_t)v);
+    }
+}
+
+/* v in exactly n digits, zero-padded (v < 10^n) */
+static void put_fixed(char *out, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 /* civil date from days since 1970-01-01 (Howard Hinnant's algorithm) */
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
@@ -39,14 +69,33 @@ static void put_date(struct sluice_sql_buf *b, int64_t days, bool *bc)
     *bc = y <= 0;
     if (*bc)
         y = 1 - y;
-    sluice_sql_buf_printf(b, "%04" PRId64 "-%02u-%02u", y, m, d);
+    char out[6];
+    if (y < 10000) {
+        put_fixed(out, (unsigned)y, 4);
+        sluice_sql_buf_append(b, out, 4);
+    } else {
+        put_i64(b, y);
+    }
+    out[0] = '-';
+    put_fixed(out + 1, m, 2);
+    out[3] = '-';
+    put_fixed(out + 4, d, 2);
+    sluice_sql_buf_append(b, out, 6);
 }
 
+/* HH:MM:SS.ffffff (us in [0, 24h]) */
 static void put_time_of_day(struct sluice_sql_buf *b, int64_t us)
 {
     int64_t secs = us / 1000000, frac = us % 1000000;
-    sluice_sql_buf_printf(b, "%02d:%02d:%02d.%06d", (int)(secs / 3600), (int)(secs / 60 % 60),
-                          (int)(secs % 60), (int)frac);
+    char out[15];
+    put_fixed(out, (unsigned)(secs / 3600), 2);
+    out[2] = ':';
+    put_fixed(out + 3, (unsigned)(secs / 60 % 60), 2);
+    out[5] = ':';
+    put_fixed(out + 6, (unsigned)(secs % 60), 2);
+    out[8] = '.';
+    put_fixed(out + 9, (unsigned)frac, 6);
+    sluice_sql_buf_append(b, out, 15);
 }
 
 static void put_timestamp(struct sluice_sql_buf *b, int64_t us, bool tz)
@@ -145,7 +194,7 @@ int pg_value_text(struct sluice_sql_buf *b, const struct sluice_column *col,
     case SLUICE_T_INT16:
     case SLUICE_T_INT32:
     case SLUICE_T_INT64:
-        sluice_sql_buf_printf(b, "%" PRId64, v->u.i64);
+        put_i64(b, v->u.i64);
         return 0;
     case SLUICE_T_FLOAT32:
     case SLUICE_T_FLOAT64:

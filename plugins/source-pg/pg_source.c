@@ -99,8 +99,9 @@ static const struct sluice_config_item pgs_spec[] = {
      "warn when the slot holds back more WAL than this (MB, 0 = never)"},
     {"snapshot_workers", SLUICE_CFG_INT, 0, "2", offsetof(struct pgs_config, snapshot_workers),
      "sessions reading the initial snapshot in parallel (1-32)"},
-    {"snapshot_split_mb", SLUICE_CFG_INT, 0, "16", offsetof(struct pgs_config, snapshot_split_mb),
-     "tables of twice this size or more are read in page ranges of at least this size (MiB)"},
+    {"snapshot_split_mb", SLUICE_CFG_INT, 0, "0", offsetof(struct pgs_config, snapshot_split_mb),
+     "read tables of twice this size or more in page ranges of at least this size (MiB, 0 = "
+     "never)"},
 };
 
 /* ---- the instance --------------------------------------------------------- */
@@ -583,8 +584,8 @@ static int pgs_init(const struct sluice_host *host, struct sluice_ctx *ctx,
         goto fail;
     }
     s->snapshot_workers = (uint32_t)cfg->snapshot_workers;
-    if (cfg->snapshot_split_mb < 1 || cfg->snapshot_split_mb > 1048576) {
-        host->set_error(ctx, "snapshot_split_mb must be between 1 and 1048576, not %" PRId64,
+    if (cfg->snapshot_split_mb < 0 || cfg->snapshot_split_mb > 1048576) {
+        host->set_error(ctx, "snapshot_split_mb must be between 0 and 1048576, not %" PRId64,
                         cfg->snapshot_split_mb);
         goto fail;
     }
@@ -1276,7 +1277,7 @@ static void *snap_reader_main(void *arg)
 static int plan_tasks(struct snap_job *j, const bool *only, uint32_t nreaders)
 {
     struct pgs *s = j->s;
-    bool ranges = nreaders > 1 && PQserverVersion(s->sql) >= 140000;
+    bool ranges = nreaders > 1 && s->split_bytes && PQserverVersion(s->sql) >= 140000;
     uint64_t *pages = calloc(s->nents ? s->nents : 1, sizeof *pages);
     uint64_t total = 0, block = 8192;
     int rc = SLUICE_OK;

@@ -459,8 +459,16 @@ static int sf_start(void *inst)
     }
     if (mkdir_0700(s, s->dir) != 0)
         return SLUICE_ERR;
-    if (s->gen_dir && !s->pub.pkey && generated_keys(s, s->gen_dir) != 0)
-        return SLUICE_ERR;
+    /* an existing generated pair is loaded now (blobs of an earlier run may
+     * wait); a new one is made by the first put, so a profile that never
+     * parks anything never pays the RSA key generation */
+    if (s->gen_dir && !s->pub.pkey) {
+        char *path = sf_join(s->gen_dir, SF_GEN_KEY_FILE);
+        bool exists = path && access(path, F_OK) == 0;
+        free(path);
+        if (exists && generated_keys(s, s->gen_dir) != 0)
+            return SLUICE_ERR;
+    }
     remove_temps(s);
     return SLUICE_OK;
 }
@@ -547,6 +555,8 @@ static int sf_put(void *inst, const void *data, size_t len, char id[SLUICE_SPILL
     unsigned char *out = NULL;
     char *tmp = NULL, *final = NULL, name[SLUICE_SPILL_ID_MAX + 16];
     bool tmp_made = false;
+    if (s->gen_dir && !s->pub.pkey && generated_keys(s, s->gen_dir) != 0)
+        return SLUICE_ERR;
     if (RAND_bytes(rnd, sizeof rnd) != 1 || RAND_bytes(key, sizeof key) != 1) {
         s->host->set_error(s->ctx, "no random bytes: %s", ossl_error(ebuf, sizeof ebuf));
         goto out;
