@@ -185,14 +185,30 @@ static int parse_int(const struct sluice_column *col, const char *t, size_t len,
     size_t i = (len && (t[0] == '-' || t[0] == '+')) ? 1 : 0;
     if (len == i || len >= sizeof buf)
         goto bad;
-    for (size_t k = i; k < len; k++)
+    /* digits only, accumulated with an overflow check (no strtoll: this runs
+     * for every integer of every row) */
+    uint64_t acc = 0;
+    bool over = false;
+    for (size_t k = i; k < len; k++) {
         if (t[k] < '0' || t[k] > '9')
             goto bad;
-    memcpy(buf, t, len);
-    buf[len] = '\0';
-    errno = 0;
-    long long v = strtoll(buf, NULL, 10);
-    if (errno == ERANGE || v < lo || v > hi) {
+        unsigned d = (unsigned)(t[k] - '0');
+        if (acc > (UINT64_MAX - d) / 10)
+            over = true;
+        else
+            acc = acc * 10 + d;
+    }
+    bool neg = t[0] == '-';
+    int64_t v = 0;
+    if (!over && acc <= (uint64_t)INT64_MAX)
+        v = neg ? -(int64_t)acc : (int64_t)acc;
+    else if (!over && neg && acc == (uint64_t)INT64_MAX + 1)
+        v = INT64_MIN;
+    else
+        over = true;
+    if (over || v < lo || v > hi) {
+        memcpy(buf, t, len);
+        buf[len] = '\0';
         snprintf(err, errlen, "%s value %s is out of range (%" PRId64 "..%" PRId64 ")",
                  sluice_type_name(col->type), buf, lo, hi);
         return -1;

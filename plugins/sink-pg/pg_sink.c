@@ -786,7 +786,7 @@ static int copy_rows(struct pg_sink *s, const struct sluice_batch *batch,
         }
         if (abort_msg)
             break;
-        pg_put_u64(&s->data, ev->version);
+        sluice_sql_buf_put_uint(&s->data, ev->version);
         if (staging) {
             sluice_sql_buf_putc(&s->data, '\t');
             sluice_sql_buf_reset(&s->scratch);

@@ -22,7 +22,4 @@
 int pg_value_text(struct sluice_sql_buf *b, const struct sluice_column *col,
                   const struct sluice_value *v, bool copy_escape);
 
-/* Append u in decimal (no printf: COPY rows are mostly numbers). */
-void pg_put_u64(struct sluice_sql_buf *b, uint64_t u);
-
 #endif

@@ -11,30 +11,15 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pg_sink.h"
 
 static const char hexdigits[] = "0123456789abcdef";
 
-/* decimal digits without printf: COPY rows are mostly numbers */
-void pg_put_u64(struct sluice_sql_buf *b, uint64_t u)
-{
-    char tmp[24], *end = tmp + sizeof tmp, *p = end;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    sluice_sql_buf_append(b, p, (size_t)(end - p));
-}
-
 static void put_i64(struct sluice_sql_buf *b, int64_t v)
 {
-    if (v < 0) {
-        sluice_sql_buf_putc(b, '-');
-        pg_put_u64(b, 0 - (uint64_t)v);
-    } else {
-        pg_put_u64(b, (uint64_t)v);
-    }
+    sluice_sql_buf_put_int(b, v);
 }
 
 /* v in exactly n digits, zero-padded (v < 10^n) */
@@ -144,10 +129,32 @@ static void put_float(struct sluice_sql_buf *b, double x, bool single)
     sluice_sql_buf_puts(b, tmp);
 }
 
+/* true when p holds no byte COPY text escapes (backslash, tab, newline, CR),
+ * eight bytes at a time: a byte below 0x0e or a backslash sends the text to
+ * the exact loop (other control bytes are rare false alarms) */
+static bool copy_plain(const char *p, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t bs = w ^ (ones * '\\');
+        if (((w - ones * 0x0e) & ~w & highs) | ((bs - ones) & ~bs & highs))
+            return false;
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '\\' || c < 0x0e)
+            return false;
+    }
+    return true;
+}
+
 /* text bytes with COPY's escapes (the only characters COPY text treats specially) */
 static void put_text(struct sluice_sql_buf *b, const char *p, size_t len, bool copy_escape)
 {
-    if (!copy_escape) {
+    if (!copy_escape || copy_plain(p, len)) {
         sluice_sql_buf_append(b, p, len);
         return;
     }

@@ -106,6 +106,11 @@ static void bool_and_ints_roundtrip_and_check_range(void **state)
     parse_bad(&c16, "32768");
     parse_bad(&c16, "-32769");
     parse_bad(&c64, "9223372036854775808");
+    parse_bad(&c64, "-9223372036854775809");
+    parse_bad(&c64, "18446744073709551616"); /* past uint64 too */
+    parse_bad(&c64, "99999999999999999999999");
+    roundtrip(SLUICE_T_INT64, "-0", "0");
+    roundtrip(SLUICE_T_INT32, "0000000000000000000000042", "42");
     parse_bad(&c64, " 1");
     parse_bad(&c64, "1.0");
     parse_bad(&c64, "");

@@ -66,9 +66,42 @@ void sluice_sql_buf_putc(struct sluice_sql_buf *b, char c)
     sluice_sql_buf_append(b, &c, 1);
 }
 
+void sluice_sql_buf_put_uint(struct sluice_sql_buf *b, uint64_t v)
+{
+    char tmp[24], *end = tmp + sizeof(tmp), *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    sluice_sql_buf_append(b, p, (size_t)(end - p));
+}
+
+void sluice_sql_buf_put_int(struct sluice_sql_buf *b, int64_t v)
+{
+    if (v < 0) {
+        sluice_sql_buf_putc(b, '-');
+        sluice_sql_buf_put_uint(b, 0 - (uint64_t)v);
+    } else {
+        sluice_sql_buf_put_uint(b, (uint64_t)v);
+    }
+}
+
 void sluice_sql_buf_printf(struct sluice_sql_buf *b, const char *fmt, ...)
 {
     va_list ap;
+    if (b->failed)
+        return;
+    /* one pass when the text fits in the room already there */
+    if (b->data && b->cap > b->len + 1) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->data[b->len] = '\0';
+    }
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);

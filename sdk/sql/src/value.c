@@ -140,7 +140,7 @@ int sluice_sql_value_text(struct sluice_sql_buf *b, int dialect, const struct sl
     case SLUICE_T_INT16:
     case SLUICE_T_INT32:
     case SLUICE_T_INT64:
-        sluice_sql_buf_printf(b, "%" PRId64, v->u.i64);
+        sluice_sql_buf_put_int(b, v->u.i64);
         return 0;
     case SLUICE_T_FLOAT32:
     case SLUICE_T_FLOAT64:

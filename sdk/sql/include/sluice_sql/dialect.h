@@ -62,6 +62,9 @@ void sluice_sql_buf_reset(struct sluice_sql_buf *b);
 void sluice_sql_buf_append(struct sluice_sql_buf *b, const void *p, size_t n);
 void sluice_sql_buf_puts(struct sluice_sql_buf *b, const char *s);
 void sluice_sql_buf_putc(struct sluice_sql_buf *b, char c);
+/* v in decimal, without printf (rows are mostly numbers) */
+void sluice_sql_buf_put_int(struct sluice_sql_buf *b, int64_t v);
+void sluice_sql_buf_put_uint(struct sluice_sql_buf *b, uint64_t v);
 void sluice_sql_buf_printf(struct sluice_sql_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* The text so far ("" when empty), valid until the next append. */
