@@ -20,7 +20,7 @@
 #include "value_text.h"
 #include "wire.h"
 
-#define CONSUME_TIMEOUT_MS 100
+#define CONSUME_TIMEOUT_MS 25 /* also how long stopping waits for an idle worker */
 #define BACKOFF_CAP_MS (300u * 1000u)
 #define PROGRESS_LOG_US (10u * 1000000u)
 #define TALLY_SLOTS 16

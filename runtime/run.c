@@ -107,10 +107,17 @@ struct job {
     struct sl_control_req req;
 };
 
+/* a byte in the self-pipe that is no signal: a pipeline ended, reap it now
+ * (not at the loop's next 200 ms tick) */
+#define WAKE_REAP 0
+
 static void *job_main(void *arg)
 {
     struct job *j = arg;
     j->result = sl_pipeline_run(j->pl);
+    char c = WAKE_REAP;
+    ssize_t w = write(sig_pipe[1], &c, 1); /* full pipe: the loop is awake anyway */
+    (void)w;
     return NULL;
 }
 
@@ -639,6 +646,8 @@ static void on_signals(struct service *sv, int *signals)
     ssize_t got;
     while ((got = read(sig_pipe[0], buf, sizeof buf)) > 0) {
         for (ssize_t k = 0; k < got; k++) {
+            if (buf[k] == WAKE_REAP)
+                continue; /* the loop reaps after the poll */
             if (buf[k] == SIGHUP) {
                 if (sv->once)
                     sl_info("SIGHUP ignored by a one-shot run");
