@@ -7,7 +7,7 @@
 #
 #  1. initial sync of pgbench_accounts (ROWS rows) into a second server:
 #     sluice run --once vs a native subscription's initial table copy (until
-#     pg_subscription_rel says ready), INIT_RUNS rounds (default 3) alternating,
+#     pg_subscription_rel says ready), INIT_RUNS rounds (default 5) alternating,
 #     medians compared                                      target: <= 1.2x
 #  2. a backlog of UPDATES row updates (10 transactions) made while both
 #     consumers are stopped: sluice run --once vs the re-enabled subscription
@@ -16,6 +16,9 @@
 #     default 200, for LAG_SECS, default 20 s): per row, the target's
 #     _sluice_last_sync (commit time in the target) minus the row's
 #     clock_timestamp() at insert in the source; p50 and p99.
+#
+# SOURCE_EXTRA adds settings to the source section, e.g.
+#   SOURCE_EXTRA="snapshot_split_mb = 16;" bash bench/bench_pg_cdc.sh
 set -euo pipefail
 export SLUICE_SOURCE_DIR=${SLUICE_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 source "$SLUICE_SOURCE_DIR/tests/lib/common.sh"
@@ -44,15 +47,15 @@ psql_q "CHECKPOINT"
 conf=$(write_main_conf "$TEST_TMP/etc")
 cat >"$TEST_TMP/etc/conf.d/bench.conf" <<CONF
 profiles = ( { name = "bench"; entities = ["pgbench_accounts", "lagtest"];
-  source = { plugin = "pg"; conninfo = "$SRC_CONNINFO"; status_interval_ms = 1000; };
+  source = { plugin = "pg"; conninfo = "$SRC_CONNINFO"; status_interval_ms = 1000; ${SOURCE_EXTRA:-} };
   sink = { plugin = "pg"; conninfo = "$TGT_CONNINFO dbname=sl"; };
   target_schema = "public"; } );
 CONF
 
 # ---- 1. initial sync ----------------------------------------------------------
-# INIT_RUNS rounds (default 3), sluice and native alternating, each into a new
+# INIT_RUNS rounds (default 5), sluice and native alternating, each into a new
 # database with a checkpoint before it; the medians are compared.
-init_runs=${INIT_RUNS:-3}
+init_runs=${INIT_RUNS:-5}
 sl_times=() nat_times=()
 for ((run = 1; run <= init_runs; run++)); do
     if ((run > 1)); then

@@ -246,6 +246,25 @@ struct sluice_event *sl_batch_append(struct sl_batch *b, const struct sluice_ent
     return ev;
 }
 
+void sl_batch_push_view(struct sl_batch *b, const struct sluice_event *ev)
+{
+    if (b->pub.nevents == b->cap_events) {
+        size_t cap = b->cap_events ? b->cap_events * 2 : 64;
+        b->pub.events = sl_xrealloc(b->pub.events, cap * sizeof *b->pub.events);
+        b->cap_events = cap;
+    }
+    b->pub.events[b->pub.nevents++] = *ev;
+    for (size_t i = b->nentities; i-- > 0;)
+        if (b->entities[i] == ev->entity)
+            return;
+    if (b->nentities == b->cap_entities) {
+        size_t cap = b->cap_entities ? b->cap_entities * 2 : 8;
+        b->entities = sl_xrealloc(b->entities, cap * sizeof *b->entities);
+        b->cap_entities = cap;
+    }
+    b->entities[b->nentities++] = ev->entity;
+}
+
 void *sl_batch_alloc(struct sl_batch *b, size_t len)
 {
     return sl_arena_alloc(&b->arena, len);

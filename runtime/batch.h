@@ -55,6 +55,9 @@ struct sl_batch *sl_batch_new(uint32_t max_rows, uint64_t max_bytes);
 void sl_batch_reset(struct sl_batch *b);
 void sl_batch_free(struct sl_batch *b);
 struct sluice_event *sl_batch_append(struct sl_batch *b, const struct sluice_entity *e, int op);
+/* Append a copy of the event struct ev (values and bytes stay where they are:
+ * a view of another batch) and note its entity in b->entities. Aborts on OOM. */
+void sl_batch_push_view(struct sl_batch *b, const struct sluice_event *ev);
 void *sl_batch_alloc(struct sl_batch *b, size_t len);
 const char *sl_batch_copy(struct sl_batch *b, const void *p, size_t len);
 bool sl_batch_full(const struct sl_batch *b);

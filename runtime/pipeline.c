@@ -37,6 +37,27 @@ struct tally {
     int64_t inserts, updates, deletes, applied, rows_read, failed;
 };
 
+/*
+ * In-process transport (SLUICE_TRANSPORT_IN_PROCESS): one emitted batch is
+ * shared by every partition. Each partition's message is a struct local_msg
+ * naming it; a worker applies a view of its own events (the event structs
+ * copied, values and bytes still the batch's) and releases it once the
+ * message is applied or parked. The last release frees the batch; whatever
+ * is left when the pipeline ends (a failed run) is freed at teardown.
+ */
+struct local_batch {
+    struct sl_batch *b;
+    uint32_t *event_part;
+    uint32_t refs; /* partitions not done with it, under pl->local_lock */
+    struct local_batch *prev, *next;
+};
+
+#define LOCAL_MAGIC "SLLOCAL1"
+struct local_msg {
+    char magic[8];
+    struct local_batch *lb;
+};
+
 struct worker {
     struct sl_pipeline *pl;
     uint32_t part;
@@ -58,6 +79,8 @@ struct worker {
     char blob_id[SLUICE_SPILL_ID_MAX];
     struct sl_buf parked_ids; /* entity\0record id\0op\0 ... */
     struct sluice_position parked_pos;
+    struct local_batch *local; /* the shared batch w->batch is a view of, or NULL */
+    struct sl_buf park_msg;    /* a local batch encoded for the spill store */
 };
 
 struct sl_pipeline {
@@ -92,6 +115,9 @@ struct sl_pipeline {
     size_t cap_event_part;
     struct sl_buf msg;
     size_t max_message;
+    bool local; /* the transport is in-process: messages are struct local_msg */
+    pthread_mutex_t local_lock;
+    struct local_batch *locals; /* shared batches not yet freed */
     uint64_t last_progress_log_us;
 
     /* under lock */
@@ -325,17 +351,13 @@ static int ring_push(struct sl_pipeline *pl, uint64_t seq, const struct sluice_p
 static bool needs_claim_check(const struct sl_pipeline *pl, size_t len);
 static int claim_check(struct sl_pipeline *pl, uint32_t part, const struct sl_batch *b);
 
-static int publish_message(struct sl_pipeline *pl, uint32_t part, const struct sl_batch *b)
+static int publish_bytes(struct sl_pipeline *pl, uint32_t part, const struct sl_batch *b,
+                         const void *data, size_t len)
 {
     const struct sluice_transport_ops *ops = sl_transport_ops(&pl->transport);
-    if (needs_claim_check(pl, pl->msg.len)) {
-        int cst = claim_check(pl, part, b);
-        if (cst != SLUICE_OK)
-            return cst;
-    }
     unsigned seed = (unsigned)b->pub.seq;
     for (unsigned attempt = 1;; attempt++) {
-        int st = ops->publish(pl->transport.inst, part, pl->msg.data, pl->msg.len);
+        int st = ops->publish(pl->transport.inst, part, data, len);
         if (st == SLUICE_OK || st == SLUICE_STOPPED)
             return st;
         if (st != SLUICE_RETRY || attempt > (unsigned)pl->profile->retry_count) {
@@ -351,6 +373,97 @@ static int publish_message(struct sl_pipeline *pl, uint32_t part, const struct s
         timed_wait(pl, ms, source_stopping);
         if (source_stopping(pl))
             return SLUICE_STOPPED;
+    }
+}
+
+static int publish_message(struct sl_pipeline *pl, uint32_t part, const struct sl_batch *b)
+{
+    if (needs_claim_check(pl, pl->msg.len)) {
+        int cst = claim_check(pl, part, b);
+        if (cst != SLUICE_OK)
+            return cst;
+    }
+    return publish_bytes(pl, part, b, pl->msg.data, pl->msg.len);
+}
+
+/* Drop n references to lb; the last frees it. */
+static void local_release(struct sl_pipeline *pl, struct local_batch *lb, uint32_t n)
+{
+    pthread_mutex_lock(&pl->local_lock);
+    lb->refs -= n;
+    bool last = lb->refs == 0;
+    if (last) {
+        if (lb->prev)
+            lb->prev->next = lb->next;
+        else
+            pl->locals = lb->next;
+        if (lb->next)
+            lb->next->prev = lb->prev;
+    }
+    pthread_mutex_unlock(&pl->local_lock);
+    if (last) {
+        sl_batch_free(lb->b);
+        free(lb->event_part);
+        free(lb);
+    }
+}
+
+/* Source thread, in-process transport: every partition gets a reference to
+ * b (which the pipeline keeps from now on). SLUICE_OK or the publish error. */
+static int publish_local(struct sl_pipeline *pl, struct sl_batch *b)
+{
+    struct local_batch *lb = sl_xcalloc(1, sizeof *lb);
+    size_t n = b->pub.nevents;
+    lb->b = b;
+    lb->event_part = sl_xmalloc((n ? n : 1) * sizeof *lb->event_part);
+    memcpy(lb->event_part, pl->event_part, n * sizeof *lb->event_part);
+    lb->refs = pl->nparts;
+    pthread_mutex_lock(&pl->local_lock);
+    lb->next = pl->locals;
+    if (pl->locals)
+        pl->locals->prev = lb;
+    pl->locals = lb;
+    pthread_mutex_unlock(&pl->local_lock);
+    struct local_msg m;
+    memset(&m, 0, sizeof m);
+    memcpy(m.magic, LOCAL_MAGIC, sizeof m.magic);
+    m.lb = lb;
+    for (uint32_t p = 0; p < pl->nparts; p++) {
+        int rc = publish_bytes(pl, p, b, &m, sizeof m);
+        if (rc != SLUICE_OK) {
+            local_release(pl, lb, pl->nparts - p); /* the partitions never told */
+            return rc;
+        }
+    }
+    return SLUICE_OK;
+}
+
+/* The shared batch a message names, or NULL when it is not a local message. */
+static struct local_batch *local_of(const struct sl_pipeline *pl,
+                                    const struct sluice_message *msg)
+{
+    struct local_msg m;
+    if (!pl->local || msg->len != sizeof m)
+        return NULL;
+    memcpy(&m, msg->data, sizeof m);
+    return memcmp(m.magic, LOCAL_MAGIC, sizeof m.magic) == 0 ? m.lb : NULL;
+}
+
+/* w->batch becomes the view of partition w->part's events of lb. */
+static void local_view(struct worker *w, const struct local_batch *lb)
+{
+    struct sl_batch *v = w->batch;
+    const struct sluice_batch *src = &lb->b->pub;
+    sl_batch_reset(v);
+    v->pub.partition = w->part;
+    v->pub.seq = src->seq;
+    v->pub.flags = src->flags;
+    v->pub.position = src->position;
+    for (size_t i = 0; i < src->nevents; i++) {
+        uint32_t p = lb->event_part[i];
+        if (p != w->part && p != SL_PART_ALL)
+            continue;
+        sl_batch_push_view(v, &src->events[i]);
     }
 }
 
@@ -435,9 +548,18 @@ static int emit_locked(struct sl_pipeline *pl, struct sl_batch *b)
     if (run_entity)
         count(pl, run_entity->name, "rows_read", run_reads);
 
+    /* the batch may be applied and freed before publish_local returns */
+    const uint64_t seq = pub->seq;
+    const struct sluice_position pos = pub->position;
     /* every partition gets a message, also without events, so that every
      * partition checkpoint advances with the batch's position */
-    for (uint32_t p = 0; p < pl->nparts; p++) {
+    if (pl->local) {
+        rc = publish_local(pl, b);
+        b = NULL; /* the pipeline's now, freed by the last partition (or teardown) */
+        if (rc != SLUICE_OK)
+            goto out;
+    }
+    for (uint32_t p = 0; !pl->local && p < pl->nparts; p++) {
         sl_buf_reset(&pl->msg);
         if (sl_wire_encode(pub, pl->event_part, p, &pl->msg) != 0) {
             fail(pl, "cannot encode batch %llu for partition %u (out of memory)",
@@ -450,8 +572,8 @@ static int emit_locked(struct sl_pipeline *pl, struct sl_batch *b)
             goto out;
     }
     pthread_mutex_lock(&pl->lock);
-    ring_push(pl, pub->seq, &pub->position);
-    pl->published_seq = pub->seq;
+    ring_push(pl, seq, &pos);
+    pl->published_seq = seq;
     /* the workers may have applied every partition's message already, before
      * the entry was in the ring: their mark_applied found nothing to pop */
     advance_durable_locked(pl);
@@ -929,15 +1051,29 @@ static int park(struct worker *w, const struct sluice_batch *b)
     }
     w->parked_pos = b->position;
     if (!w->blob_id[0]) {
+        const void *data = w->cur_msg->data;
+        size_t len = w->cur_msg->len;
+        if (w->local) {
+            /* an in-process message is a reference: the blob gets the encoding */
+            sl_buf_reset(&w->park_msg);
+            if (sl_wire_encode(b, NULL, w->part, &w->park_msg) != 0) {
+                sl_warn("profile \"%s\": partition %u: batch %llu cannot be encoded for the "
+                        "spill store (out of memory); it waits for its retry in memory",
+                        pl->profile->name, w->part, (unsigned long long)b->seq);
+                return -1;
+            }
+            data = w->park_msg.data;
+            len = w->park_msg.len;
+        }
         /* a full spill disk must not hold the retry: one attempt, else memory */
-        if (spill_put(pl, w->cur_msg->data, w->cur_msg->len, w->blob_id, &err) != SLUICE_OK) {
+        if (spill_put(pl, data, len, w->blob_id, &err) != SLUICE_OK) {
             w->blob_id[0] = '\0';
             sl_warn("%s; partition %u: batch %llu waits for its retry in memory instead",
                     err.msg, w->part, (unsigned long long)b->seq);
             return -1;
         }
         count(pl, NULL, "spilled_batches", 1);
-        count(pl, NULL, "spilled_bytes", (int64_t)w->cur_msg->len);
+        count(pl, NULL, "spilled_bytes", (int64_t)len);
     }
     if (!w->msg_acked) {
         const struct sluice_transport_ops *tops = sl_transport_ops(&pl->transport);
@@ -945,6 +1081,12 @@ static int park(struct worker *w, const struct sluice_batch *b)
             w->msg_acked = true;
     }
     count(pl, NULL, "parked_batches", 1);
+    if (w->local) {
+        sl_batch_reset(w->batch);
+        local_release(pl, w->local, 1); /* parking is for freeing memory */
+        w->local = NULL;
+        sl_buf_free(&w->park_msg);
+    }
     drop_batch(w);
     return 0;
 }
@@ -1199,10 +1341,19 @@ static void mark_applied(struct worker *w, uint64_t seq)
     pthread_mutex_unlock(&pl->lock);
 }
 
+static int apply_message(struct worker *w);
+
 static int handle_message(struct worker *w, const struct sluice_message *msg)
 {
     struct sl_pipeline *pl = w->pl;
     char err[512];
+    struct local_batch *lb = local_of(pl, msg);
+    if (lb) {
+        /* held until applied or parked (a redelivery names the same batch) */
+        w->local = lb;
+        local_view(w, lb);
+        return apply_message(w);
+    }
     int kind = sl_wire_kind(msg->data, msg->len);
     const void *data = msg->data;
     size_t len = msg->len;
@@ -1227,6 +1378,13 @@ static int handle_message(struct worker *w, const struct sluice_message *msg)
              w->part, msg->len, msg->attempt, err);
         return APPLY_GAVE_UP;
     }
+    return apply_message(w);
+}
+
+/* Apply w->batch, the message's batch (decoded or a view). */
+static int apply_message(struct worker *w)
+{
+    struct sl_pipeline *pl = w->pl;
     struct sluice_batch *b = &w->batch->pub;
     b->partition = w->part;
     int st = APPLY_OK;
@@ -1303,6 +1461,11 @@ static void *worker_main(void *arg)
             break;
         }
         mark_applied(w, seq);
+        if (w->local) {
+            sl_batch_reset(w->batch); /* the view points into it */
+            local_release(pl, w->local, 1);
+            w->local = NULL;
+        }
         update_queue_depth(pl);
     }
     return NULL;
@@ -1323,6 +1486,7 @@ struct sl_pipeline *sl_pipeline_new(const struct sl_config *cfg, const struct sl
     pthread_mutex_init(&pl->prepare_lock, NULL);
     pthread_mutex_init(&pl->spill_lock, NULL);
     pthread_mutex_init(&pl->emit_lock, NULL);
+    pthread_mutex_init(&pl->local_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1567,7 +1731,14 @@ static int setup(struct sl_pipeline *pl)
 
     if (start_with_retry(pl, &pl->transport, "transport start") != 0)
         return -1;
-    pl->max_message = sl_transport_ops(&pl->transport)->max_message_size(pl->transport.inst);
+    const struct sluice_transport_ops *tops = sl_transport_ops(&pl->transport);
+    pl->max_message = tops->max_message_size(pl->transport.inst);
+    /* in process: references instead of encoded copies, unless spill_threshold
+     * asks for the claim check, which works on encoded batches */
+    pl->local = tops->struct_size >= offsetof(struct sluice_transport_ops, flags) +
+                                         sizeof tops->flags &&
+                tops->flags && (tops->flags(pl->transport.inst) & SLUICE_TRANSPORT_IN_PROCESS) &&
+                !p->spill_threshold;
     if (setup_spill(pl) != 0)
         return -1;
     for (uint32_t i = 0; i < pl->nparts; i++)
@@ -1584,8 +1755,31 @@ static int setup(struct sl_pipeline *pl)
     return 0;
 }
 
+/* After the threads ended: the shared batches nobody finished (a run that
+ * failed or stopped with messages queued) */
+static void free_locals(struct sl_pipeline *pl)
+{
+    for (uint32_t i = 0; i < pl->nparts; i++) {
+        if (pl->workers[i].local && pl->workers[i].batch)
+            sl_batch_reset(pl->workers[i].batch);
+        pl->workers[i].local = NULL;
+    }
+    pthread_mutex_lock(&pl->local_lock);
+    struct local_batch *lb = pl->locals;
+    pl->locals = NULL;
+    pthread_mutex_unlock(&pl->local_lock);
+    while (lb) {
+        struct local_batch *next = lb->next;
+        sl_batch_free(lb->b);
+        free(lb->event_part);
+        free(lb);
+        lb = next;
+    }
+}
+
 static void teardown(struct sl_pipeline *pl)
 {
+    free_locals(pl);
     if (pl->source_inited) {
         if (pl->source.started)
             sl_instance_stop(&pl->source);
@@ -1735,6 +1929,7 @@ void sl_pipeline_free(struct sl_pipeline *pl)
             sl_batch_free(pl->workers[i].batch);
         sl_buf_free(&pl->workers[i].text);
         sl_buf_free(&pl->workers[i].parked_ids);
+        sl_buf_free(&pl->workers[i].park_msg);
     }
     free(pl->workers);
     free(pl->applied);
@@ -1746,6 +1941,7 @@ void sl_pipeline_free(struct sl_pipeline *pl)
     sl_buf_free(&pl->ref_msg);
     pthread_mutex_destroy(&pl->spill_lock);
     pthread_mutex_destroy(&pl->emit_lock);
+    pthread_mutex_destroy(&pl->local_lock);
     free(pl->plugin_state_dir);
     pthread_cond_destroy(&pl->cond);
     pthread_mutex_destroy(&pl->prepare_lock);

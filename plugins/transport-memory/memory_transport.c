@@ -7,6 +7,12 @@
  * per partition; publish blocks while either is reached, which is how
  * backpressure reaches the source. One message per partition is in flight
  * (delivered, not yet acked) at a time.
+ *
+ * Messages never leave the process, so the transport says
+ * SLUICE_TRANSPORT_IN_PROCESS: the host publishes references to its batches,
+ * not encoded copies. `serialize = true` turns that off (the host then
+ * encodes every batch, as for a broker: tests of the wire path and the claim
+ * check use it).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +28,7 @@ struct mt_config {
     int64_t capacity;
     int64_t max_bytes;
     int64_t max_message_size;
+    bool serialize;
 };
 
 struct mt_msg {
@@ -57,6 +64,8 @@ static const struct sluice_config_item mt_config_items[] = {
      "bytes per partition queue"},
     {"max_message_size", SLUICE_CFG_INT, 0, "268435456",
      offsetof(struct mt_config, max_message_size), "largest message accepted, in bytes"},
+    {"serialize", SLUICE_CFG_BOOL, 0, "false", offsetof(struct mt_config, serialize),
+     "carry encoded batches like a broker would (default: references to in-memory batches)"},
 };
 
 static uint64_t mono_us(void)
@@ -335,6 +344,12 @@ static size_t mt_depth(void *inst, uint32_t partition)
     return n;
 }
 
+static uint32_t mt_flags(void *inst)
+{
+    struct mt *t = inst;
+    return t->cfg.serialize ? 0 : SLUICE_TRANSPORT_IN_PROCESS;
+}
+
 static const struct sluice_transport_ops mt_ops = {
     .struct_size = sizeof(struct sluice_transport_ops),
     .max_message_size = mt_max_message_size,
@@ -343,6 +358,7 @@ static const struct sluice_transport_ops mt_ops = {
     .ack = mt_ack,
     .nack = mt_nack,
     .depth = mt_depth,
+    .flags = mt_flags,
 };
 
 static const struct sluice_plugin mt_plugin = {

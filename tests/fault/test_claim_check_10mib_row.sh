@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A 10 MiB row travels through the claim check and arrives intact: with the
-# memory transport limited to 4 MiB per message, the batch holding the row
+# memory transport encoding its messages like a broker (serialize = true) and
+# limited to 4 MiB per message, the batch holding the row
 # goes to the spill store, only its reference crosses the transport, the
 # worker fetches it, and the target holds the same bytes (md5). The blob is
 # deleted once applied.
@@ -27,7 +28,7 @@ profiles = ( {
   name = "big";
   entities = [ "items" ];
   source = { plugin = "file"; path = "$data"; };
-  transport = { plugin = "memory"; max_message_size = 4194304; };
+  transport = { plugin = "memory"; serialize = true; max_message_size = 4194304; };
   sink = { plugin = "pg"; conninfo = "$PG_CONNINFO dbname=target"; };
   target_schema = "crm";
   workers = 2;

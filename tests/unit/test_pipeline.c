@@ -460,6 +460,28 @@ static void applied_before_recorded_in_flight_is_still_acked(void **state)
     assert_int_equal(sluice_get_be64(source_log.acked.bytes), NROWS);
 }
 
+/* A transport without SLUICE_TRANSPORT_IN_PROCESS: every batch is encoded
+ * per partition and decoded by its worker (the wire path). */
+static void encoded_transport_applies_every_row_once(void **state)
+{
+    struct fixture *f = *state;
+    static struct sluice_transport_ops ops;
+    static struct sluice_plugin enc;
+    ops = mt_ops;
+    ops.flags = NULL;
+    enc = *sluice_plugin_entry();
+    enc.ops = &ops;
+    f->tr.desc = &enc;
+    target.refuse_bad = true;
+    assert_int_equal(run_once(f, NULL, 0), SL_PIPELINE_DONE);
+    for (int i = 0; i < NROWS; i++) {
+        assert_int_equal(target.present[i], i != BAD_ID);
+        assert_true(target.applies_per_row[i] <= 1);
+    }
+    assert_int_equal(sluice_get_be64(source_log.acked.bytes), NROWS);
+    assert_int_equal(counter(f, "items", "failed"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +499,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(service_stop_drains_and_returns_stopped, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(applied_before_recorded_in_flight_is_still_acked, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(encoded_transport_applies_every_row_once, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

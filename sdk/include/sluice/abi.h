@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 0
+#define SLUICE_ABI_MINOR 1
 
 /* Exported with default visibility from a plugin built with
  * -fvisibility=hidden: the entry function is the only symbol a plugin needs. */

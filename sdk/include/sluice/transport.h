@@ -61,7 +61,22 @@ struct sluice_transport_ops {
 
     /* depth - optional. Messages waiting in partition (for metrics). */
     size_t (*depth)(void *inst, uint32_t partition);
+
+    /* ---- since ABI 1.1 (check struct_size before use) ---------------------- */
+
+    /* flags - optional. SLUICE_TRANSPORT_* bits of this instance (after start). */
+    uint32_t (*flags)(void *inst);
 };
+
+/*
+ * SLUICE_TRANSPORT_IN_PROCESS: messages never leave this process; they are
+ * consumed by the process that published them and lost with it. The host
+ * then publishes small references to the batches it keeps in memory instead
+ * of encoded copies (no encoding, no copy, no decoding), and encodes a batch
+ * only when it has to park it in the spill store. A transport that crosses a
+ * process boundary must never set it.
+ */
+#define SLUICE_TRANSPORT_IN_PROCESS 0x1u
 
 #ifdef __cplusplus
 }
