@@ -74,6 +74,7 @@ struct pgs_config {
     int64_t max_retained_wal_mb;
     int64_t snapshot_workers;
     int64_t snapshot_split_mb;
+    bool idle_flush;
 };
 
 static const struct sluice_config_item pgs_spec[] = {
@@ -102,6 +103,9 @@ static const struct sluice_config_item pgs_spec[] = {
     {"snapshot_split_mb", SLUICE_CFG_INT, 0, "0", offsetof(struct pgs_config, snapshot_split_mb),
      "read tables of twice this size or more in page ranges of at least this size (MiB, 0 = "
      "never)"},
+    {"idle_flush", SLUICE_CFG_BOOL, 0, "true", offsetof(struct pgs_config, idle_flush),
+     "emit the batch when the stream has nothing more at a transaction end (low lag); false: "
+     "wait for batch_size or batch_linger_ms"},
 };
 
 /* ---- the instance --------------------------------------------------------- */
@@ -133,7 +137,7 @@ struct pgs {
     struct sluice_ctx *ctx;
     char *profile;
     char *conninfo, *password, *publication, *slot, *state_dir;
-    bool create_publication, truncate;
+    bool create_publication, truncate, idle_flush;
     uint32_t status_ms;
     int64_t max_wal_mb;
     uint32_t snapshot_workers;
@@ -567,6 +571,7 @@ static int pgs_init(const struct sluice_host *host, struct sluice_ctx *ctx,
     s->state_dir = xstrdup(args->state_dir);
     s->create_publication = cfg->create_publication;
     s->truncate = cfg->truncate;
+    s->idle_flush = cfg->idle_flush;
     s->run_mode = args->run_mode;
     default_name(name, sizeof name, args->profile ? args->profile : "profile");
     s->publication = xstrdup(cfg->publication ? cfg->publication : name);
@@ -2022,7 +2027,11 @@ static int stream(struct pgs *s, int mode)
         }
         /* no more data right now (or a periodic check while busy) */
         if (n == 0) {
-            if (s->b && s->b->nevents && (s->host->batch_full(s->b) || s->once_done)) {
+            /* the server has nothing more right now: at a transaction
+             * boundary the batch goes out (idle_flush) instead of waiting for
+             * batch_linger_ms; under load data keeps coming and batches fill */
+            if (s->b && s->b->nevents &&
+                (s->host->batch_full(s->b) || s->once_done || (s->idle_flush && !s->in_txn))) {
                 rc = emit_stream(s);
                 if (rc != SLUICE_OK)
                     return rc;
