@@ -1768,6 +1768,98 @@ static bool key_changed(const struct pgs_entity *pe, const struct pgo_tuple *o,
     return false;
 }
 
+/*
+ * An update that changed the key arrives as a delete of the old key and an
+ * upsert of the new one; an unchanged TOAST value of the new row is not in
+ * the stream ('u'), and the target has no row under the new key to keep it
+ * from. Read those columns from the source by the new key (s->vals holds the
+ * parsed new tuple). The row may have changed since: those later changes are
+ * still ahead in the stream and overwrite what this reads; a row deleted since
+ * (not found) keeps the columns ABSENT, and its delete is ahead too.
+ */
+static int fill_unchanged_toast(struct pgs *s, const struct pgs_entity *pe)
+{
+    const struct sluice_entity *e = pe->e;
+    uint32_t *want = calloc(e->ncolumns ? e->ncolumns : 1, sizeof *want);
+    char **params = calloc(e->nkeys ? e->nkeys : 1, sizeof *params);
+    char *sel = NULL, *tn = NULL;
+    size_t sel_len = 0, nwant = 0;
+    FILE *f = NULL;
+    PGresult *r = NULL;
+    int rc = SLUICE_ERR;
+    if (!want || !params)
+        goto oom;
+    for (uint32_t c = 0; c < e->ncolumns; c++)
+        if (s->vals[c].state == SLUICE_ABSENT && !(e->columns[c].flags & SLUICE_COL_KEY))
+            want[nwant++] = c;
+    rc = SLUICE_OK;
+    if (!nwant)
+        goto out;
+    rc = SLUICE_ERR;
+    f = open_memstream(&sel, &sel_len);
+    tn = qname(s, pe);
+    if (!f || !tn)
+        goto oom;
+    fputs("SELECT ", f);
+    for (size_t i = 0; i < nwant; i++) {
+        const char *name = e->columns[want[i]].name;
+        char *qi = PQescapeIdentifier(s->sql, name, strlen(name));
+        fprintf(f, "%s%s", i ? ", " : "", qi ? qi : "\"\"");
+        PQfreemem(qi);
+    }
+    fprintf(f, " FROM %s WHERE ", tn);
+    for (uint32_t k = 0; k < e->nkeys; k++) {
+        const struct sluice_column *col = &e->columns[e->key_columns[k]];
+        const struct sluice_value *v = &s->vals[e->key_columns[k]];
+        char *qi = PQescapeIdentifier(s->sql, col->name, strlen(col->name));
+        fprintf(f, "%s%s = $%u", k ? " AND " : "", qi ? qi : "\"\"", k + 1);
+        PQfreemem(qi);
+        if (v->state != SLUICE_PRESENT) {
+            rc = SLUICE_OK; /* a NULL or missing key: nothing to read by */
+            goto out;
+        }
+        size_t need = s->host->value_format(col, v, NULL, 0);
+        if (!(params[k] = malloc(need + 1)))
+            goto oom;
+        s->host->value_format(col, v, params[k], need + 1);
+    }
+    fclose(f);
+    f = NULL;
+    r = PQexecParams(s->sql, sel, (int)e->nkeys, NULL, (const char *const *)params, NULL, NULL,
+                     0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s->host->set_error(s->ctx,
+                           "read the unchanged TOAST values of %s.%s after a key change: %s",
+                           pe->schema, pe->table, res_msg(r, s->sql));
+        rc = conn_status(s->sql) == SLUICE_RETRY ? SLUICE_RETRY : SLUICE_ERR;
+        goto out;
+    }
+    rc = SLUICE_OK;
+    for (size_t i = 0; PQntuples(r) == 1 && i < nwant; i++) {
+        uint32_t c = want[i];
+        if (PQgetisnull(r, 0, (int)i))
+            sluice_value_set_null(&s->vals[c]);
+        else if (s->host->value_parse(s->ctx, s->b, &e->columns[c], PQgetvalue(r, 0, (int)i),
+                                      (size_t)PQgetlength(r, 0, (int)i),
+                                      &s->vals[c]) != SLUICE_OK)
+            s->vals[c] = (struct sluice_value){.state = SLUICE_ABSENT};
+    }
+    goto out;
+oom:
+    s->host->set_error(s->ctx, "out of memory");
+out:
+    if (f)
+        fclose(f);
+    for (uint32_t k = 0; params && k < e->nkeys; k++)
+        free(params[k]);
+    free(params);
+    free(want);
+    free(sel);
+    free(tn);
+    PQclear(r);
+    return rc;
+}
+
 static int on_change(struct pgs *s, const uint8_t *data, size_t len, uint64_t lsn)
 {
     struct pgo_change *c = &s->chg;
@@ -1782,8 +1874,8 @@ static int on_change(struct pgs *s, const uint8_t *data, size_t len, uint64_t ls
     if (!batch(s))
         return SLUICE_ERR;
     int rc = SLUICE_OK;
-    if (c->op == 'D' || (c->op == 'U' && c->old_kind && key_changed(pe, &c->old_tuple,
-                                                                      &c->new_tuple))) {
+    bool rekeyed = c->op == 'U' && c->old_kind && key_changed(pe, &c->old_tuple, &c->new_tuple);
+    if (c->op == 'D' || rekeyed) {
         /* a delete, or the old key of an update that changed the key */
         if (parse_tuple(s, pe, &c->old_tuple, true, why, sizeof why) != 0)
             goto bad_old;
@@ -1793,6 +1885,8 @@ static int on_change(struct pgs *s, const uint8_t *data, size_t len, uint64_t ls
     }
     if (parse_tuple(s, pe, &c->new_tuple, false, why, sizeof why) != 0)
         goto bad_new;
+    if (rekeyed && (rc = fill_unchanged_toast(s, pe)) != SLUICE_OK)
+        return rc;
     return append_event(s, pe, c->op == 'I' ? SLUICE_OP_INSERT : SLUICE_OP_UPDATE, lsn);
 bad_old:
     tuple_id(pe, &c->old_tuple, id, sizeof id);

@@ -3,7 +3,8 @@
 # the pgoutput stream), checked on what lands in the target:
 #  - every built-in type of DESIGN.md section 4 (and an "other" type as text)
 #    round-trips exactly, edge values included;
-#  - an unchanged TOAST value survives updates of other columns;
+#  - an unchanged TOAST value survives updates of other columns, also an
+#    update that changes the key (the new row gets the value, never NULL);
 #  - a column added mid-stream reaches the target, a dropped one stays there;
 #  - TRUNCATE is applied in order with the changes around it;
 #  - a table added to the profile later gets its own snapshot, then streams.
@@ -68,7 +69,9 @@ ty_rows 10
 psql_q "UPDATE big SET n = n + 1;
         INSERT INTO big VALUES (3, (SELECT string_agg(md5(x::text), '') FROM generate_series(1, 4000) x), 0);
         BEGIN; INSERT INTO tr VALUES (500, 'before'); TRUNCATE tr; INSERT INTO tr VALUES (1000, 'after'); COMMIT;
-        UPDATE big SET n = n + 10 WHERE id = 3;"
+        UPDATE big SET n = n + 10 WHERE id = 3;
+        UPDATE big SET id = 20 WHERE id = 2;
+        UPDATE big SET id = 30, n = 5 WHERE id = 1; DELETE FROM big WHERE id = 30;"
 run_once "stream"
 
 dump() { PGDATABASE=$1 psql -X -q -v ON_ERROR_STOP=1 -c "COPY (SELECT $COLS FROM $2.ty ORDER BY id) TO STDOUT" >"$TEST_TMP/$1.ty"; }
@@ -80,7 +83,8 @@ assert_eq 6 "$(wc -l <"$TEST_TMP/target.ty")" "rows of ty in the target"
 
 src_big=$(psql_q "SELECT string_agg(id || ':' || md5(payload) || ':' || n, ' ' ORDER BY id) FROM big")
 tgt_big=$(tq "SELECT string_agg(id || ':' || coalesce(md5(payload), 'NULL') || ':' || n, ' ' ORDER BY id) FROM cdc.big")
-assert_eq "$src_big" "$tgt_big" "TOAST values after updates of other columns"
+assert_eq "$src_big" "$tgt_big" "TOAST values after updates of other columns and of the key"
+assert_eq "3 20" "$(tq "SELECT string_agg(id::text, ' ' ORDER BY id) FROM cdc.big")" "rows of big after the key changes"
 assert_eq "1000:after" "$(tq "SELECT string_agg(id || ':' || v, ',') FROM cdc.tr")" "target after TRUNCATE"
 
 # schema changes mid-stream
