@@ -20,6 +20,7 @@
 #include "commands.h"
 #include "config.h"
 #include "instance.h"
+#include "value_text.h"
 #include "loader.h"
 #include "log.h"
 #include "state.h"
@@ -204,29 +205,47 @@ static const struct sluice_entity *find_entity(struct resync *r, const char *nam
     return found;
 }
 
-/* Parse a record id (key values in canonical text, ',' joined) into key
- * values in b's arena. 0, or -1 with why. */
+/* Parse a record id (sluice/record_id.h) into key values in b's arena. 0, or
+ * -1 with why. */
 static int parse_key(struct resync *r, const struct sluice_entity *e, const char *id,
                      struct sluice_batch *b, struct sluice_value *key, char *why, size_t cap)
 {
     const struct sluice_host *host = sl_host_api();
     const char *p = id;
+    struct sl_buf v = {0};
+    int rc = -1;
     for (uint32_t k = 0; k < e->nkeys; k++) {
-        const char *end = k + 1 == e->nkeys ? p + strlen(p) : strchr(p, ',');
-        if (!end) {
+        bool is_null = false;
+        if (k > 0 && !*p) {
             snprintf(why, cap, "record id \"%s\" has fewer than the %u key values of %s", id,
                      e->nkeys, e->name);
-            return -1;
+            goto out;
+        }
+        if (sl_record_id_next(&p, k + 1 == e->nkeys, &v, &is_null) != 0) {
+            snprintf(why, cap, "record id \"%s\" is malformed (a quote is not closed)", id);
+            goto out;
         }
         const struct sluice_column *col = &e->columns[e->key_columns[k]];
-        if (host->value_parse(&r->src.ctx, b, col, p, (size_t)(end - p), &key[k]) != SLUICE_OK) {
+        if (is_null) {
+            snprintf(why, cap, "key column %s is NULL in record id \"%s\": nothing to fetch",
+                     col->name, id);
+            goto out;
+        }
+        if (host->value_parse(&r->src.ctx, b, col, v.data, v.len, &key[k]) != SLUICE_OK) {
             snprintf(why, cap, "key column %s: %s", col->name, r->src.ctx.error);
             r->src.ctx.error[0] = '\0';
-            return -1;
+            goto out;
         }
-        p = *end ? end + 1 : end;
     }
-    return 0;
+    if (*p) {
+        snprintf(why, cap, "record id \"%s\" has more than the %u key values of %s", id,
+                 e->nkeys, e->name);
+        goto out;
+    }
+    rc = 0;
+out:
+    sl_buf_free(&v);
+    return rc;
 }
 
 static int prepare_once(struct resync *r, const struct sluice_entity *e, char *why, size_t cap)

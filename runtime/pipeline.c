@@ -760,31 +760,38 @@ static void position_hex(const struct sluice_position *pos, char *out, size_t ca
     out[n] = '\0';
 }
 
-/* The record id: key values in canonical text, ',' joined (never row data). */
+/* The record id (sluice/record_id.h): key values in canonical text (never
+ * row data). */
 static const char *record_id(struct worker *w, const struct sluice_event *ev)
 {
     const struct sluice_entity *e = ev->entity;
-    sl_buf_reset(&w->text);
+    struct sl_buf *t = &w->text;
+    sl_buf_reset(t);
+    char small[128];
+    size_t used = 0;
     for (uint32_t k = 0; k < e->nkeys; k++) {
         uint32_t c = e->key_columns[k];
         const struct sluice_value *v = &ev->values[c];
-        if (k)
-            sl_buf_append(&w->text, ",", 1);
-        if (v->state != SLUICE_PRESENT) {
-            sl_buf_append(&w->text, "NULL", 4);
-            continue;
+        const char *text = NULL;
+        size_t len = 0;
+        char *big = NULL;
+        if (v->state == SLUICE_PRESENT) {
+            len = sl_value_format(&e->columns[c], v, small, sizeof small);
+            text = small;
+            if (len >= sizeof small) {
+                big = sl_xmalloc(len + 1);
+                sl_value_format(&e->columns[c], v, big, len + 1);
+                text = big;
+            }
         }
-        sl_buf_reserve(&w->text, 64);
-        size_t need = sl_value_format(&e->columns[c], v, w->text.data + w->text.len,
-                                      w->text.cap - w->text.len);
-        if (need >= w->text.cap - w->text.len) {
-            sl_buf_reserve(&w->text, need + 1);
-            sl_value_format(&e->columns[c], v, w->text.data + w->text.len, need + 1);
-        }
-        w->text.len += need;
+        /* room for every byte quoted, the quotes and the ',' */
+        sl_buf_reserve(t, 2 * len + 8);
+        sluice_record_id_append(t->data, t->cap, &used, k == 0, text, len);
+        t->len = used;
+        free(big);
     }
-    sl_buf_append(&w->text, "", 1);
-    return w->text.data;
+    sl_buf_append(t, "", 1);
+    return t->data;
 }
 
 static void record_refused(struct worker *w, const struct sluice_event *ev,

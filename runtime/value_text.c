@@ -6,6 +6,7 @@
  * zone never leaks in and microseconds stay exact. Decimals stay text.
  */
 #include "value_text.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -809,4 +810,38 @@ size_t sl_value_format(const struct sluice_column *col, const struct sluice_valu
     default:
         return put(buf, cap, "?", 1);
     }
+}
+
+int sl_record_id_next(const char **p, bool last, struct sl_buf *out, bool *is_null)
+{
+    const char *s = *p;
+    sl_buf_reset(out);
+    *is_null = false;
+    if (*s == '"') {
+        for (s++;; s++) {
+            if (!*s)
+                return -1; /* the quote is not closed */
+            if (*s == '"') {
+                if (s[1] != '"')
+                    break;
+                s++;
+            }
+            sl_buf_append(out, s, 1);
+        }
+        s++;
+        if (*s && *s != ',')
+            return -1;
+    } else {
+        /* the last value runs to the end: ids written before quoting existed
+         * (one key with a ',' in it) still read back */
+        const char *end = last ? NULL : strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        *is_null = len == 4 && memcmp(s, "NULL", 4) == 0;
+        sl_buf_append(out, s, len);
+        s += len;
+    }
+    sl_buf_append(out, "", 1);
+    out->len--;
+    *p = *s == ',' ? s + 1 : s;
+    return 0;
 }

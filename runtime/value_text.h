@@ -8,6 +8,7 @@
 #ifndef SL_VALUE_TEXT_H
 #define SL_VALUE_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <sluice/types.h>
@@ -23,5 +24,15 @@ int sl_value_parse(const struct sluice_column *col, const char *text, size_t len
  * at most cap bytes, NUL-terminated when it fits. */
 size_t sl_value_format(const struct sluice_column *col, const struct sluice_value *v,
                        char *buf, size_t cap);
+
+/*
+ * Record ids (sluice/record_id.h): the next key value of the id at *p. On
+ * success *p moves past it and its ',', out holds the value (unquoted,
+ * NUL-terminated), *is_null says it was the bare word NULL, and 0 is
+ * returned; -1 for a malformed id (a quote not closed, text after a closing
+ * quote). last: the key's last value, which (unquoted) runs to the end.
+ */
+struct sl_buf;
+int sl_record_id_next(const char **p, bool last, struct sl_buf *out, bool *is_null);
 
 #endif

@@ -241,25 +241,23 @@ static void position_changes(struct sluice_position *p, uint64_t file, uint64_t 
     sluice_put_be64(p->bytes + 9, line);
 }
 
-/* The record id of a row: its key values as text, joined by ',' (the form the
- * sinks use). NULL when a key value is missing. */
+/* The record id of a row (sluice/record_id.h, the form the runtime writes).
+ * NULL when a key value is missing or the id does not fit. */
 static const char *format_record_id(const struct fs_source *s, const struct sluice_entity *e,
                                     const struct sluice_value *vals, char *buf, size_t cap)
 {
     size_t used = 0;
+    char text[1024];
+    buf[0] = '\0';
     for (uint32_t k = 0; k < e->nkeys; k++) {
         const struct sluice_value *v = &vals[e->key_columns[k]];
         if (v->state != SLUICE_PRESENT)
             return NULL;
-        if (k > 0 && used + 1 < cap)
-            buf[used++] = ',';
-        if (used >= cap)
-            break;
-        size_t n = s->host->value_format(&e->columns[e->key_columns[k]], v, buf + used,
-                                         cap - used);
-        used += n < cap - used ? n : cap - used - 1;
+        size_t n = s->host->value_format(&e->columns[e->key_columns[k]], v, text, sizeof text);
+        if (n >= sizeof text ||
+            !sluice_record_id_append(buf, cap, &used, k == 0, text, n))
+            return NULL;
     }
-    buf[used < cap ? used : cap - 1] = '\0';
     return buf;
 }
 
@@ -764,7 +762,7 @@ static void csv_on_row(int term, void *data)
     if (++cr->rowno <= cr->skip)
         return;
 
-    char idbuf[256];
+    char idbuf[1024];
     const char *id = format_record_id(s, e, s->vals, idbuf, sizeof idbuf);
     const char *why = cr->row_bad ? cr->reason : NULL;
     uint64_t version = 0;
@@ -881,7 +879,7 @@ static int snapshot_jsonl(struct fs_source *s, struct fs_entity *fe, uint32_t en
     size_t len;
     int lr;
     char reason[320];
-    char idbuf[256];
+    char idbuf[1024];
 
     while ((lr = reader_line(r, true, &line, &len)) != FS_LINE_NONE) {
         if (lr == FS_LINE_ERROR) {
@@ -1039,7 +1037,7 @@ static int change_line(struct fs_source *s, struct sluice_batch *b, const char *
                        uint64_t lineno, const char *line, size_t len)
 {
     char reason[320];
-    char idbuf[256];
+    char idbuf[1024];
     const char *why = NULL;
     const char *id = NULL;
     const struct sluice_entity *e = NULL;
@@ -1413,7 +1411,7 @@ static int fetch_take(struct fs_source *s, struct sluice_batch **bp)
     struct fs_fetch *f = s->fetch;
     struct sluice_batch *b = *bp;
     *bp = NULL;
-    char idbuf[256];
+    char idbuf[1024];
     for (size_t i = 0; f->status == SLUICE_OK && i < b->nevents; i++) {
         const struct sluice_event *ev = &b->events[i];
         if (ev->entity != f->e)
@@ -1447,7 +1445,7 @@ static int fs_fetch(void *inst, const struct sluice_entity *e, const struct slui
     struct fs_source *s = inst;
     struct fs_fetch f = {.e = e, .status = SLUICE_OK};
     struct sluice_value *vals = NULL;
-    char keybuf[256];
+    char keybuf[1024];
     int rc = SLUICE_ERR;
     uint32_t ent = s->nents;
     for (uint32_t i = 0; i < s->nents; i++)
@@ -1469,7 +1467,10 @@ static int fs_fetch(void *inst, const struct sluice_entity *e, const struct slui
         vals[f.e->key_columns[k]] = key[k];
     f.key_text = format_record_id(s, f.e, vals, keybuf, sizeof keybuf);
     if (!f.key_text) {
-        s->host->set_error(s->ctx, "fetch: a key value of %s is missing", f.e->name);
+        s->host->set_error(s->ctx,
+                           "fetch: a key value of %s is missing, or the record id is longer "
+                           "than %zu bytes",
+                           f.e->name, sizeof keybuf - 1);
         goto out;
     }
     s->fetch = &f;

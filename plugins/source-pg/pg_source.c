@@ -1685,21 +1685,18 @@ static void lsn_where(char *out, size_t cap, const struct pgs_entity *pe, uint64
 }
 
 /* record id of a tuple: the key columns' text joined by ',' */
+/* the record id (sluice/record_id.h) of a tuple's key, from its text (a
+ * truncated id is still a useful name in the failed-record log) */
 static void tuple_id(const struct pgs_entity *pe, const struct pgo_tuple *t, char *out, size_t cap)
 {
     size_t n = 0;
     out[0] = '\0';
-    for (uint32_t k = 0; k < pe->e->nkeys && n + 1 < cap; k++) {
+    for (uint32_t k = 0; k < pe->e->nkeys; k++) {
         uint32_t c = pe->e->key_columns[k];
         const struct pgo_col *col = c < t->ncols ? &t->cols[c] : NULL;
-        int w = snprintf(out + n, cap - n, "%s%.*s", k ? "," : "",
-                         col && col->kind == 't' ? (int)col->len : 4,
-                         col && col->kind == 't' ? col->data : "NULL");
-        if (w < 0)
-            break;
-        n += (size_t)w;
-        if (n >= cap)
-            n = cap - 1;
+        bool text = col && col->kind == 't';
+        sluice_record_id_append(out, cap, &n, k == 0, text ? col->data : NULL,
+                                text ? col->len : 0);
     }
 }
 

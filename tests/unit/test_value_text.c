@@ -12,6 +12,9 @@
 
 #include "batch.h"
 #include "value_text.h"
+#include "util.h"
+
+#include <sluice/record_id.h>
 
 static struct sl_batch *batch;
 
@@ -321,6 +324,46 @@ static void format_reports_needed_length_when_buffer_is_small(void **state)
     assert_int_equal(sl_value_format(&ts, &v, NULL, 0), 22);
 }
 
+/* record ids: every key value comes back exactly, whatever it holds */
+static void record_ids_split_back_into_their_key_values(void **state)
+{
+    (void)state;
+    const char *vals[] = {"a,b", "say \"hi\", twice", "NULL", NULL, "", " lead", "plain", "\""};
+    const size_t n = sizeof vals / sizeof vals[0];
+    char id[256];
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        assert_true(sluice_record_id_append(id, sizeof id, &used, i == 0, vals[i],
+                                            vals[i] ? strlen(vals[i]) : 0));
+    assert_string_equal(id, "\"a,b\",\"say \"\"hi\"\", twice\",\"NULL\",NULL,\"\",\" lead\",plain,"
+                            "\"\"\"\"");
+    const char *p = id;
+    struct sl_buf v = {0};
+    for (size_t i = 0; i < n; i++) {
+        bool is_null = true;
+        assert_int_equal(sl_record_id_next(&p, i + 1 == n, &v, &is_null), 0);
+        assert_int_equal(is_null, vals[i] == NULL);
+        if (vals[i])
+            assert_string_equal(v.data, vals[i]);
+    }
+    assert_string_equal(p, "");
+    /* an id of one key written before quoting existed: the rest is the value */
+    p = "x,y,z";
+    assert_int_equal(sl_record_id_next(&p, true, &v, &(bool){false}), 0);
+    assert_string_equal(v.data, "x,y,z");
+    /* malformed */
+    p = "\"open";
+    assert_int_equal(sl_record_id_next(&p, false, &v, &(bool){false}), -1);
+    p = "\"a\"b,c";
+    assert_int_equal(sl_record_id_next(&p, false, &v, &(bool){false}), -1);
+    /* too small a buffer says so */
+    char tiny[4];
+    used = 0;
+    assert_false(sluice_record_id_append(tiny, sizeof tiny, &used, true, "abcdef", 6));
+    assert_int_equal(strlen(tiny), 3);
+    sl_buf_free(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +374,7 @@ int main(void)
         cmocka_unit_test(dates_and_times_are_exact_to_the_microsecond),
         cmocka_unit_test(timestamptz_offsets_normalise_to_utc),
         cmocka_unit_test(format_reports_needed_length_when_buffer_is_small),
+        cmocka_unit_test(record_ids_split_back_into_their_key_values),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,5 +12,6 @@
 #include <sluice/transport.h>
 #include <sluice/spill.h>
 #include <sluice/sink.h>
+#include <sluice/record_id.h>
 
 #endif
