@@ -26,7 +26,7 @@ python3 "$src/scripts/gen-crm-data.py" --out "$qs/data" --accounts 500 --changes
 
 # The SQLite ODBC driver from Debian's libsqliteodbc, named by its path so no
 # odbcinst.ini entry is needed.
-driver=$(dpkg -L libsqliteodbc | grep '/libsqlite3odbc\.so$' | head -n 1)
+driver=$(dpkg -L libsqliteodbc | grep '/libsqlite3odbc\.so$' | sed -n 1p)
 [ -n "$driver" ] || { echo "quickstart: libsqlite3odbc.so not found" >&2; exit 1; }
 
 cat >"$qs/sluice.conf" <<CONF

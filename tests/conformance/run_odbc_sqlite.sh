@@ -13,7 +13,16 @@ export SLUICE_CONFORMANCE_CONNINFO="dsn=sluice_sqlite database=$TEST_TMP/sqlite/
 # unloaded with the driver while its ini cache (never freed) is still
 # allocated: LeakSanitizer then reports an anonymous leak. Keeping the library
 # loaded for the whole process makes that memory reachable.
-odbcinst_lib=$(ldconfig -p | awk '/libodbcinst\.so\.2 / {print $NF; exit}')
+# (found by path, not with `ldconfig -p`: another test's `dpkg -i` may be
+# rewriting the linker cache at this moment, and a failed command here would
+# end the script before the suite runs)
+odbcinst_lib=
+for f in /usr/lib/*/libodbcinst.so.2 /usr/lib/libodbcinst.so.2; do
+    if [ -e "$f" ]; then
+        odbcinst_lib=$f
+        break
+    fi
+done
 if [ -n "$odbcinst_lib" ]; then
     export LD_PRELOAD="$odbcinst_lib${LD_PRELOAD:+ $LD_PRELOAD}"
     export ASAN_OPTIONS="verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"

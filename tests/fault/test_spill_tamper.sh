@@ -44,7 +44,7 @@ add_change_lines "$data" 1 "${lines[@]}"
 spill=$TEST_TMP/etc/state/profiles/tgt/spill
 wait_until 20 bash -c "ls '$spill' | grep -q '\\.blob\$'" ||
     { tail "$TEST_TMP/run.err" >&2; fail "the batch was not parked in the spill store"; }
-blob=$(ls "$spill" | grep '\.blob$' | head -n 1)
+blob=$(ls "$spill" | grep '\.blob$' | sed -n 1p)
 blob_id=${blob%.blob}
 if grep -rqa -e "$marker" -e qty "$spill"; then
     fail "the spill folder holds the batch in plaintext"
@@ -64,7 +64,7 @@ log "flipped one byte of blob $blob_id"
 
 wait_until 30 grep -q "failed authentication" "$TEST_TMP/run.err" ||
     { tail "$TEST_TMP/run.err" >&2; fail "the damaged blob was not reported"; }
-line=$(grep "failed authentication" "$TEST_TMP/run.err" | head -n 1)
+line=$(grep "failed authentication" "$TEST_TMP/run.err" | sed -n 1p)
 log "reported: ${line:0:300}"
 case $line in *"$blob_id"*"batch "*) ;; *) fail "the error does not name the blob and the batch: $line" ;; esac
 kill -0 "$pid" 2>/dev/null || fail "sluice exited after the damaged blob"

@@ -24,7 +24,7 @@ grep -q 'set(SLUICE_PLUGIN_DIR' "$prefix"/lib*/cmake/Sluice/SluiceConfig.cmake |
     fail "SluiceConfig.cmake does not set SLUICE_PLUGIN_DIR"
 
 # 2. pkg-config: Cflags and the plugindir variable.
-export PKG_CONFIG_PATH=$(ls -d "$prefix"/lib*/pkgconfig | head -n 1)
+export PKG_CONFIG_PATH=$(ls -d "$prefix"/lib*/pkgconfig | sed -n 1p)
 cflags=$(pkg-config --cflags sluice-sdk) || fail "pkg-config does not know sluice-sdk"
 plugindir=$(pkg-config --variable=plugindir sluice-sdk)
 case $plugindir in
