@@ -367,17 +367,96 @@ static PGresult *sql_query(struct pgs *s, const char *sql, int nparams,
     return r;
 }
 
-/* "schema"."table", quoted by libpq; free with PQfreemem via qname_free */
-static char *qname(struct pgs *s, const struct pgs_entity *pe)
+/* "schema"."table", quoted by libpq on connection c (each thread quotes on
+ * its own); free() it */
+static char *qname_on(PGconn *c, const struct pgs_entity *pe)
 {
-    char *sch = PQescapeIdentifier(s->sql, pe->schema, strlen(pe->schema));
-    char *tab = PQescapeIdentifier(s->sql, pe->table, strlen(pe->table));
+    char *sch = PQescapeIdentifier(c, pe->schema, strlen(pe->schema));
+    char *tab = PQescapeIdentifier(c, pe->table, strlen(pe->table));
     char *out = NULL;
     if (sch && tab && asprintf(&out, "%s.%s", sch, tab) < 0)
         out = NULL;
     PQfreemem(sch);
     PQfreemem(tab);
     return out;
+}
+
+static char *qname(struct pgs *s, const struct pgs_entity *pe)
+{
+    return qname_on(s->sql, pe);
+}
+
+/* ", "-separated quoted names of e's columns cols[0..n) (cols NULL: all) */
+static void put_columns(FILE *f, PGconn *c, const struct sluice_entity *e, const uint32_t *cols,
+                        size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *name = e->columns[cols ? cols[i] : i].name;
+        char *qi = PQescapeIdentifier(c, name, strlen(name));
+        fprintf(f, "%s%s", i ? ", " : "", qi ? qi : "\"\"");
+        PQfreemem(qi);
+    }
+}
+
+/*
+ * SELECT the columns cols[0..n) of entity e, the table of pe (then `extra`, an expression, when not
+ * NULL) of the row whose key is key[] (one value per key column, in key
+ * order; bound as text parameters) on the SQL session. *out: the result
+ * (0 or 1 rows). SLUICE_OK, or an error status with the message set.
+ */
+static int select_by_key(struct pgs *s, const struct pgs_entity *pe,
+                         const struct sluice_entity *e, const uint32_t *cols, size_t n,
+                         const char *extra, const struct sluice_value *const *key,
+                         const char *what, PGresult **out)
+{
+    char *sel = NULL, *tn = qname(s, pe), **params = calloc(e->nkeys ? e->nkeys : 1,
+                                                           sizeof *params);
+    size_t sel_len = 0;
+    FILE *f = open_memstream(&sel, &sel_len);
+    int rc = SLUICE_ERR;
+    *out = NULL;
+    if (!f || !tn || !params)
+        goto oom;
+    fputs("SELECT ", f);
+    put_columns(f, s->sql, e, cols, n);
+    if (extra)
+        fprintf(f, "%s%s", n ? ", " : "", extra);
+    fprintf(f, " FROM %s WHERE ", tn);
+    for (uint32_t k = 0; k < e->nkeys; k++) {
+        const struct sluice_column *col = &e->columns[e->key_columns[k]];
+        char *qi = PQescapeIdentifier(s->sql, col->name, strlen(col->name));
+        fprintf(f, "%s%s = $%u", k ? " AND " : "", qi ? qi : "\"\"", k + 1);
+        PQfreemem(qi);
+        size_t need = s->host->value_format(col, key[k], NULL, 0);
+        if (!(params[k] = malloc(need + 1)))
+            goto oom;
+        s->host->value_format(col, key[k], params[k], need + 1);
+    }
+    fclose(f);
+    f = NULL;
+    PGresult *r = PQexecParams(s->sql, sel, (int)e->nkeys, NULL, (const char *const *)params,
+                               NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s->host->set_error(s->ctx, "%s from %s.%s: %s", what, pe->schema, pe->table,
+                           res_msg(r, s->sql));
+        rc = conn_status(s->sql);
+        PQclear(r);
+        goto out;
+    }
+    *out = r;
+    rc = SLUICE_OK;
+    goto out;
+oom:
+    s->host->set_error(s->ctx, "%s: out of memory", what);
+out:
+    if (f)
+        fclose(f);
+    for (uint32_t k = 0; params && k < e->nkeys; k++)
+        free(params[k]);
+    free(params);
+    free(sel);
+    free(tn);
+    return rc;
 }
 
 /* ---- entities ------------------------------------------------------------------ */
@@ -1142,20 +1221,13 @@ static char *task_query(struct snap_reader *r, const struct snap_task *t)
 {
     struct pgs *s = r->job->s;
     struct pgs_entity *pe = &s->ents[t->ent];
-    char *q = NULL, *cols = NULL;
+    char *q = NULL, *cols = NULL, *tn = qname_on(r->conn, pe);
     size_t cols_len = 0;
     FILE *cf = open_memstream(&cols, &cols_len);
-    if (!cf)
-        return NULL;
-    for (uint32_t i = 0; i < pe->e->ncolumns; i++) {
-        const char *name = pe->e->columns[i].name;
-        char *qi = PQescapeIdentifier(r->conn, name, strlen(name));
-        fprintf(cf, "%s%s", i ? ", " : "", qi ? qi : "\"\"");
-        PQfreemem(qi);
+    if (cf) {
+        put_columns(cf, r->conn, pe->e, NULL, pe->e->ncolumns);
+        fclose(cf);
     }
-    fclose(cf);
-    char *sch = PQescapeIdentifier(r->conn, pe->schema, strlen(pe->schema));
-    char *tab = PQescapeIdentifier(r->conn, pe->table, strlen(pe->table));
     char where[128] = "";
     if (t->nchunks > 1 && t->to_page)
         snprintf(where, sizeof where,
@@ -1163,11 +1235,10 @@ static char *task_query(struct snap_reader *r, const struct snap_task *t)
                  t->from_page, t->to_page);
     else if (t->nchunks > 1)
         snprintf(where, sizeof where, " WHERE ctid >= '(%" PRIu64 ",0)'::tid", t->from_page);
-    if (!cols || !sch || !tab ||
-        asprintf(&q, "COPY (SELECT %s FROM %s.%s%s) TO STDOUT", cols, sch, tab, where) < 0)
+    if (!cf || !cols || !tn ||
+        asprintf(&q, "COPY (SELECT %s FROM %s%s) TO STDOUT", cols, tn, where) < 0)
         q = NULL;
-    PQfreemem(sch);
-    PQfreemem(tab);
+    free(tn);
     free(cols);
     return q;
 }
@@ -1778,61 +1849,28 @@ static int fill_unchanged_toast(struct pgs *s, const struct pgs_entity *pe)
 {
     const struct sluice_entity *e = pe->e;
     uint32_t *want = calloc(e->ncolumns ? e->ncolumns : 1, sizeof *want);
-    char **params = calloc(e->nkeys ? e->nkeys : 1, sizeof *params);
-    char *sel = NULL, *tn = NULL;
-    size_t sel_len = 0, nwant = 0;
-    FILE *f = NULL;
+    const struct sluice_value **key = calloc(e->nkeys ? e->nkeys : 1, sizeof *key);
+    size_t nwant = 0;
     PGresult *r = NULL;
-    int rc = SLUICE_ERR;
-    if (!want || !params)
-        goto oom;
+    int rc = SLUICE_OK;
+    if (!want || !key) {
+        s->host->set_error(s->ctx, "out of memory");
+        rc = SLUICE_ERR;
+        goto out;
+    }
     for (uint32_t c = 0; c < e->ncolumns; c++)
         if (s->vals[c].state == SLUICE_ABSENT && !(e->columns[c].flags & SLUICE_COL_KEY))
             want[nwant++] = c;
-    rc = SLUICE_OK;
+    for (uint32_t k = 0; k < e->nkeys; k++) {
+        key[k] = &s->vals[e->key_columns[k]];
+        if (key[k]->state != SLUICE_PRESENT)
+            goto out; /* a NULL or missing key: nothing to read by */
+    }
     if (!nwant)
         goto out;
-    rc = SLUICE_ERR;
-    f = open_memstream(&sel, &sel_len);
-    tn = qname(s, pe);
-    if (!f || !tn)
-        goto oom;
-    fputs("SELECT ", f);
-    for (size_t i = 0; i < nwant; i++) {
-        const char *name = e->columns[want[i]].name;
-        char *qi = PQescapeIdentifier(s->sql, name, strlen(name));
-        fprintf(f, "%s%s", i ? ", " : "", qi ? qi : "\"\"");
-        PQfreemem(qi);
-    }
-    fprintf(f, " FROM %s WHERE ", tn);
-    for (uint32_t k = 0; k < e->nkeys; k++) {
-        const struct sluice_column *col = &e->columns[e->key_columns[k]];
-        const struct sluice_value *v = &s->vals[e->key_columns[k]];
-        char *qi = PQescapeIdentifier(s->sql, col->name, strlen(col->name));
-        fprintf(f, "%s%s = $%u", k ? " AND " : "", qi ? qi : "\"\"", k + 1);
-        PQfreemem(qi);
-        if (v->state != SLUICE_PRESENT) {
-            rc = SLUICE_OK; /* a NULL or missing key: nothing to read by */
-            goto out;
-        }
-        size_t need = s->host->value_format(col, v, NULL, 0);
-        if (!(params[k] = malloc(need + 1)))
-            goto oom;
-        s->host->value_format(col, v, params[k], need + 1);
-    }
-    fclose(f);
-    f = NULL;
-    r = PQexecParams(s->sql, sel, (int)e->nkeys, NULL, (const char *const *)params, NULL, NULL,
-                     0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s->host->set_error(s->ctx,
-                           "read the unchanged TOAST values of %s.%s after a key change: %s",
-                           pe->schema, pe->table, res_msg(r, s->sql));
-        rc = conn_status(s->sql) == SLUICE_RETRY ? SLUICE_RETRY : SLUICE_ERR;
-        goto out;
-    }
-    rc = SLUICE_OK;
-    for (size_t i = 0; PQntuples(r) == 1 && i < nwant; i++) {
+    rc = select_by_key(s, pe, e, want, nwant, NULL, key,
+                       "read the unchanged TOAST values after a key change", &r);
+    for (size_t i = 0; rc == SLUICE_OK && PQntuples(r) == 1 && i < nwant; i++) {
         uint32_t c = want[i];
         if (PQgetisnull(r, 0, (int)i))
             sluice_value_set_null(&s->vals[c]);
@@ -1841,18 +1879,9 @@ static int fill_unchanged_toast(struct pgs *s, const struct pgs_entity *pe)
                                       &s->vals[c]) != SLUICE_OK)
             s->vals[c] = (struct sluice_value){.state = SLUICE_ABSENT};
     }
-    goto out;
-oom:
-    s->host->set_error(s->ctx, "out of memory");
 out:
-    if (f)
-        fclose(f);
-    for (uint32_t k = 0; params && k < e->nkeys; k++)
-        free(params[k]);
-    free(params);
     free(want);
-    free(sel);
-    free(tn);
+    free(key);
     PQclear(r);
     return rc;
 }
@@ -2408,9 +2437,7 @@ static int pgs_fetch(void *inst, const struct sluice_entity *e, const struct slu
     struct pgs *s = inst;
     struct pgs_entity *pe = NULL;
     int rc = SLUICE_ERR;
-    char *q = NULL, *sel = NULL, *tn = NULL, **params = NULL;
-    size_t sel_len = 0;
-    FILE *f = NULL;
+    const struct sluice_value **keyp = NULL;
     PGresult *r = NULL;
     for (uint32_t i = 0; i < s->nents; i++)
         if (strcmp(s->ents[i].table, e->name) == 0 &&
@@ -2423,39 +2450,16 @@ static int pgs_fetch(void *inst, const struct sluice_entity *e, const struct slu
     if (!s->sql && (rc = pgs_start(s)) != SLUICE_OK)
         return rc;
     rc = SLUICE_ERR;
-    params = calloc(e->nkeys ? e->nkeys : 1, sizeof *params);
-    f = open_memstream(&sel, &sel_len);
-    tn = qname(s, pe);
-    if (!params || !f || !tn)
+    keyp = calloc(e->nkeys ? e->nkeys : 1, sizeof *keyp);
+    if (!keyp)
         goto oom;
-    fputs("SELECT ", f);
-    for (uint32_t i = 0; i < e->ncolumns; i++) {
-        char *qi = PQescapeIdentifier(s->sql, e->columns[i].name, strlen(e->columns[i].name));
-        fprintf(f, "%s%s", i ? ", " : "", qi ? qi : "\"\"");
-        PQfreemem(qi);
-    }
-    fprintf(f, ", pg_current_wal_insert_lsn()::text FROM %s WHERE ", tn);
-    for (uint32_t k = 0; k < e->nkeys; k++) {
-        const struct sluice_column *col = &e->columns[e->key_columns[k]];
-        char *qi = PQescapeIdentifier(s->sql, col->name, strlen(col->name));
-        fprintf(f, "%s%s = $%u", k ? " AND " : "", qi ? qi : "\"\"", k + 1);
-        PQfreemem(qi);
-        size_t need = s->host->value_format(col, &key[k], NULL, 0);
-        params[k] = malloc(need + 1);
-        if (!params[k])
-            goto oom;
-        s->host->value_format(col, &key[k], params[k], need + 1);
-    }
-    fclose(f);
-    f = NULL;
-    r = PQexecParams(s->sql, sel, (int)e->nkeys, NULL, (const char *const *)params, NULL, NULL,
-                     0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s->host->set_error(s->ctx, "fetch from %s.%s: %s", pe->schema, pe->table,
-                           res_msg(r, s->sql));
-        rc = conn_status(s->sql);
+    for (uint32_t k = 0; k < e->nkeys; k++)
+        keyp[k] = &key[k];
+    rc = select_by_key(s, pe, e, NULL, e->ncolumns, "pg_current_wal_insert_lsn()::text", keyp,
+                       "fetch", &r);
+    if (rc != SLUICE_OK)
         goto out;
-    }
+    rc = SLUICE_ERR;
     uint64_t version = 0;
     if (PQntuples(r) == 0) {
         PQclear(r);
@@ -2502,14 +2506,7 @@ static int pgs_fetch(void *inst, const struct sluice_entity *e, const struct slu
 oom:
     s->host->set_error(s->ctx, "fetch: out of memory");
 out:
-    if (f)
-        fclose(f);
-    for (uint32_t k = 0; params && k < e->nkeys; k++)
-        free(params[k]);
-    free(params);
-    free(sel);
-    free(tn);
-    free(q);
+    free(keyp);
     PQclear(r);
     return rc;
 }
