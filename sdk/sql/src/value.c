@@ -1,6 +1,7 @@
 /*
  * value.c - a value's text in a target dialect's input syntax, for sinks that
- * bind values as text parameters (sink-mysql, sink-odbc). The mapping, and
+ * bind values as text parameters (sink-mysql, sink-odbc) and for sink-pg's
+ * COPY rows (which escape text and bytes themselves). The mapping, and
  * what each target cannot hold, is in docs/sql-dialects.md ("Values").
  */
 #include <inttypes.h>
@@ -36,6 +37,16 @@ static bool year_fits(int d, int64_t y)
     }
 }
 
+/* v in exactly n digits, zero-padded (v < 10^n): rows are full of dates and
+ * times, so no printf here */
+static void put_fixed(char *out, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 /* date part; years <= 0: PostgreSQL "<1-y> BC" (caller appends " BC"),
  * SQLite astronomical "-0001". Returns false when the dialect cannot hold it. */
 static bool put_date(struct sluice_sql_buf *b, int d, int64_t days, bool *bc)
@@ -50,18 +61,38 @@ static bool put_date(struct sluice_sql_buf *b, int d, int64_t days, bool *bc)
         *bc = true;
         y = 1 - y;
     }
-    if (y < 0)
-        sluice_sql_buf_printf(b, "-%04" PRId64 "-%02u-%02u", -y, m, dd);
-    else
-        sluice_sql_buf_printf(b, "%04" PRId64 "-%02u-%02u", y, m, dd);
+    if (y < 0) {
+        sluice_sql_buf_putc(b, '-');
+        y = -y;
+    }
+    char out[6];
+    if (y < 10000) {
+        put_fixed(out, (unsigned)y, 4);
+        sluice_sql_buf_append(b, out, 4);
+    } else {
+        sluice_sql_buf_put_int(b, y);
+    }
+    out[0] = '-';
+    put_fixed(out + 1, m, 2);
+    out[3] = '-';
+    put_fixed(out + 4, dd, 2);
+    sluice_sql_buf_append(b, out, 6);
     return true;
 }
 
+/* HH:MM:SS.ffffff (us in [0, 24h]) */
 static void put_time_of_day(struct sluice_sql_buf *b, int64_t us)
 {
     int64_t secs = us / 1000000, frac = us % 1000000;
-    sluice_sql_buf_printf(b, "%02d:%02d:%02d.%06d", (int)(secs / 3600), (int)(secs / 60 % 60),
-                          (int)(secs % 60), (int)frac);
+    char out[15];
+    put_fixed(out, (unsigned)(secs / 3600), 2);
+    out[2] = ':';
+    put_fixed(out + 3, (unsigned)(secs / 60 % 60), 2);
+    out[5] = ':';
+    put_fixed(out + 6, (unsigned)(secs % 60), 2);
+    out[8] = '.';
+    put_fixed(out + 9, (unsigned)frac, 6);
+    sluice_sql_buf_append(b, out, 15);
 }
 
 static int put_infinity(struct sluice_sql_buf *b, int d, bool positive)
