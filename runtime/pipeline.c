@@ -386,6 +386,13 @@ static int publish_message(struct sl_pipeline *pl, uint32_t part, const struct s
     return publish_bytes(pl, part, b, pl->msg.data, pl->msg.len);
 }
 
+static void local_free(struct local_batch *lb)
+{
+    sl_batch_free(lb->b);
+    free(lb->event_part);
+    free(lb);
+}
+
 /* Drop n references to lb; the last frees it. */
 static void local_release(struct sl_pipeline *pl, struct local_batch *lb, uint32_t n)
 {
@@ -401,11 +408,18 @@ static void local_release(struct sl_pipeline *pl, struct local_batch *lb, uint32
             lb->next->prev = lb->prev;
     }
     pthread_mutex_unlock(&pl->local_lock);
-    if (last) {
-        sl_batch_free(lb->b);
-        free(lb->event_part);
-        free(lb);
-    }
+    if (last)
+        local_free(lb);
+}
+
+/* The worker is done with the shared batch its w->batch is a view of. */
+static void release_view(struct worker *w)
+{
+    if (!w->local)
+        return;
+    sl_batch_reset(w->batch); /* the view points into it */
+    local_release(w->pl, w->local, 1);
+    w->local = NULL;
 }
 
 /* Source thread, in-process transport: every partition gets a reference to
@@ -1089,9 +1103,7 @@ static int park(struct worker *w, const struct sluice_batch *b)
     }
     count(pl, NULL, "parked_batches", 1);
     if (w->local) {
-        sl_batch_reset(w->batch);
-        local_release(pl, w->local, 1); /* parking is for freeing memory */
-        w->local = NULL;
+        release_view(w); /* parking is for freeing memory */
         sl_buf_free(&w->park_msg);
     }
     drop_batch(w);
@@ -1468,11 +1480,7 @@ static void *worker_main(void *arg)
             break;
         }
         mark_applied(w, seq);
-        if (w->local) {
-            sl_batch_reset(w->batch); /* the view points into it */
-            local_release(pl, w->local, 1);
-            w->local = NULL;
-        }
+        release_view(w);
         update_queue_depth(pl);
     }
     return NULL;
@@ -1777,9 +1785,7 @@ static void free_locals(struct sl_pipeline *pl)
     pthread_mutex_unlock(&pl->local_lock);
     while (lb) {
         struct local_batch *next = lb->next;
-        sl_batch_free(lb->b);
-        free(lb->event_part);
-        free(lb);
+        local_free(lb);
         lb = next;
     }
 }

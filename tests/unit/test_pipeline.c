@@ -445,16 +445,26 @@ static int slow_publish(void *inst, uint32_t partition, const void *data, size_t
     return st;
 }
 
+/* The fixture's transport becomes transport-memory with ops changed by edit. */
+static void use_memory_transport_with(struct fixture *f,
+                                      void (*edit)(struct sluice_transport_ops *))
+{
+    static struct sluice_transport_ops ops;
+    static struct sluice_plugin desc;
+    ops = mt_ops;
+    edit(&ops);
+    desc = *sluice_plugin_entry();
+    desc.ops = &ops;
+    f->tr.desc = &desc;
+}
+
+static void slow_publishing(struct sluice_transport_ops *ops) { ops->publish = slow_publish; }
+static void not_in_process(struct sluice_transport_ops *ops) { ops->flags = NULL; }
+
 static void applied_before_recorded_in_flight_is_still_acked(void **state)
 {
     struct fixture *f = *state;
-    static struct sluice_transport_ops ops;
-    static struct sluice_plugin slow;
-    ops = mt_ops;
-    ops.publish = slow_publish;
-    slow = *sluice_plugin_entry();
-    slow.ops = &ops;
-    f->tr.desc = &slow;
+    use_memory_transport_with(f, slow_publishing);
     assert_int_equal(run_once(f, NULL, 0), SL_PIPELINE_DONE);
     assert_int_equal(source_log.acked.len, 8);
     assert_int_equal(sluice_get_be64(source_log.acked.bytes), NROWS);
@@ -465,13 +475,7 @@ static void applied_before_recorded_in_flight_is_still_acked(void **state)
 static void encoded_transport_applies_every_row_once(void **state)
 {
     struct fixture *f = *state;
-    static struct sluice_transport_ops ops;
-    static struct sluice_plugin enc;
-    ops = mt_ops;
-    ops.flags = NULL;
-    enc = *sluice_plugin_entry();
-    enc.ops = &ops;
-    f->tr.desc = &enc;
+    use_memory_transport_with(f, not_in_process);
     target.refuse_bad = true;
     assert_int_equal(run_once(f, NULL, 0), SL_PIPELINE_DONE);
     for (int i = 0; i < NROWS; i++) {
