@@ -452,6 +452,24 @@ static int publish_local(struct sl_pipeline *pl, struct sl_batch *b)
     return SLUICE_OK;
 }
 
+/* Source thread, encoding transport: each partition gets its events encoded
+ * (sl_wire_encode), through the claim check when too large. */
+static int publish_encoded(struct sl_pipeline *pl, const struct sl_batch *b)
+{
+    for (uint32_t p = 0; p < pl->nparts; p++) {
+        sl_buf_reset(&pl->msg);
+        if (sl_wire_encode(&b->pub, pl->event_part, p, &pl->msg) != 0) {
+            fail(pl, "cannot encode batch %llu for partition %u (out of memory)",
+                 (unsigned long long)b->pub.seq, p);
+            return SLUICE_ERR;
+        }
+        int rc = publish_message(pl, p, b);
+        if (rc != SLUICE_OK)
+            return rc;
+    }
+    return SLUICE_OK;
+}
+
 /* The shared batch a message names, or NULL when it is not a local message. */
 static struct local_batch *local_of(const struct sl_pipeline *pl,
                                     const struct sluice_message *msg)
@@ -567,24 +585,11 @@ static int emit_locked(struct sl_pipeline *pl, struct sl_batch *b)
     const struct sluice_position pos = pub->position;
     /* every partition gets a message, also without events, so that every
      * partition checkpoint advances with the batch's position */
-    if (pl->local) {
-        rc = publish_local(pl, b);
+    rc = pl->local ? publish_local(pl, b) : publish_encoded(pl, b);
+    if (pl->local)
         b = NULL; /* the pipeline's now, freed by the last partition (or teardown) */
-        if (rc != SLUICE_OK)
-            goto out;
-    }
-    for (uint32_t p = 0; !pl->local && p < pl->nparts; p++) {
-        sl_buf_reset(&pl->msg);
-        if (sl_wire_encode(pub, pl->event_part, p, &pl->msg) != 0) {
-            fail(pl, "cannot encode batch %llu for partition %u (out of memory)",
-                 (unsigned long long)pub->seq, p);
-            rc = SLUICE_ERR;
-            goto out;
-        }
-        rc = publish_message(pl, p, b);
-        if (rc != SLUICE_OK)
-            goto out;
-    }
+    if (rc != SLUICE_OK)
+        goto out;
     pthread_mutex_lock(&pl->lock);
     ring_push(pl, seq, &pos);
     pl->published_seq = seq;
